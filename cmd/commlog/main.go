@@ -120,6 +120,11 @@ type globals struct {
 	logLevel   string
 	logPII     bool
 	logger     *slog.Logger
+	// sandboxContacts seeds a new embedded sandbox with these contacts.
+	sandboxContacts string
+	// sandboxDir is where .commlog/sandbox lives ("" = the working
+	// directory); tests point it at a temporary directory.
+	sandboxDir string
 }
 
 func (g *globals) flags() []cli.Flag {
@@ -130,6 +135,8 @@ func (g *globals) flags() []cli.Flag {
 			Usage: "read the access token from this file (default: $HUBSPOT_ACCESS_TOKEN)", Destination: &g.tokenFile},
 		&cli.BoolFlag{Name: "sandbox", EnvVars: []string{"COMMLOG_SANDBOX"},
 			Usage: "run against an embedded HubSpot sandbox whose state lives in .commlog/sandbox/", Destination: &g.sandbox},
+		&cli.StringFlag{Name: "sandbox-contacts", EnvVars: []string{"COMMLOG_SANDBOX_CONTACTS"},
+			Usage: "seed a new embedded sandbox with the contacts of this CSV (HubSpot property names as header)", Destination: &g.sandboxContacts},
 		&cli.BoolFlag{Name: "json", EnvVars: []string{"COMMLOG_JSON"},
 			Usage: "print a machine-readable run summary on stdout (messages stay on stderr)", Destination: &g.json},
 		&cli.BoolFlag{Name: "no-progress", EnvVars: []string{"COMMLOG_NO_PROGRESS"},

@@ -1,0 +1,808 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/commlog/commlog/crm"
+	"github.com/commlog/commlog/mapping"
+	"github.com/commlog/commlog/source"
+)
+
+// StateNotSent marks rows whose batch was stopped before its request left
+// (daily-quota reserve): they are sent again on the next run.
+const StateNotSent = "not_sent"
+
+// StatePlanned marks, in a plan ledger, a row that a real run would create.
+const StatePlanned = "planned"
+
+// KeyProperty is the communication property that carries commlog's
+// idempotency key; reconciliation searches it.
+const KeyProperty = crm.KeyProperty
+
+// API is what the import needs of HubSpot; *crm.Client implements it.
+type API interface {
+	BatchCreate(ctx context.Context, objectType string, inputs []crm.CreateInput) (*crm.BatchResult, error)
+	Search(ctx context.Context, objectType string, req crm.SearchRequest) (*crm.SearchResult, error)
+	List(ctx context.Context, objectType string, q crm.ListOptions) (*crm.Page, error)
+	Properties(ctx context.Context, objectType string) ([]crm.Property, error)
+	Owners(ctx context.Context) ([]crm.Owner, error)
+	EnsureKeyProperty(ctx context.Context) error
+	Stats() crm.Stats
+	Budget() crm.Budget
+}
+
+// ImportOptions configure one import run.
+type ImportOptions struct {
+	Mapping *mapping.Mapping
+	Inputs  []string
+	// Ledger is the result ledger's path; "" puts it next to the first input
+	// as <input>.ledger.csv.
+	Ledger string
+	// Format and Encoding override the mapping's source settings when set.
+	Format, Encoding string
+	Workers          int // concurrent batch requests; 0 derives it from the rate budget
+	BatchSize        int // ≤ 100; 0 means 100
+	Plan             bool
+	RetryFailed      bool
+	MaxErrors        MaxErrors
+	MaxDuration      time.Duration
+	ContactsFile     string
+	// SearchSettle is how long HubSpot's search index may lag behind writes.
+	// Reconciliation waits for it (or for a record written later to show up
+	// in search, whichever comes first) before it trusts a "not found".
+	SearchSettle time.Duration
+	// MaxHeldInDoubt bounds the rows of this run kept in memory to be
+	// reconciled and re-sent before the run ends; beyond it, in-doubt rows
+	// wait for the next run. Default 10,000.
+	MaxHeldInDoubt int
+	API            API
+	Logger         *slog.Logger
+	LogPII         bool
+	// Progress, when set, is called with the running counts after every
+	// batch and every 1,000 rows read.
+	Progress func(Summary)
+	Now      func() time.Time
+	RunID    string
+}
+
+// MaxErrors is the --max-errors threshold: a count, or a percentage of the
+// rows read so far (judged once 100 rows were read).
+type MaxErrors struct {
+	Count   int
+	Percent float64
+}
+
+// ParseMaxErrors reads "N" or "P%"; "" means no limit.
+func ParseMaxErrors(s string) (MaxErrors, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return MaxErrors{}, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return MaxErrors{}, fmt.Errorf("--max-errors %q: want a count or a percentage between 0 and 100", s)
+		}
+		return MaxErrors{Percent: f}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return MaxErrors{}, fmt.Errorf("--max-errors %q: want a count or a percentage such as 5%%", s)
+	}
+	return MaxErrors{Count: n}, nil
+}
+
+func (m MaxErrors) exceeded(errs, rows int64) bool {
+	switch {
+	case m.Count > 0:
+		return errs >= int64(m.Count)
+	case m.Percent > 0:
+		return rows >= 100 && float64(errs)*100/float64(rows) >= m.Percent
+	}
+	return false
+}
+
+// Summary is what a run did. It is printed at the end and, with --json,
+// written to stdout.
+type Summary struct {
+	RunID            string  `json:"run_id"`
+	Ledger           string  `json:"ledger"`
+	Plan             bool    `json:"plan,omitempty"`
+	Rows             int64   `json:"rows"`
+	Created          int64   `json:"created"`
+	Planned          int64   `json:"planned,omitempty"`
+	AlreadyDone      int64   `json:"already_done"`
+	Reconciled       int64   `json:"reconciled"`
+	Skipped          int64   `json:"skipped"`
+	Duplicates       int64   `json:"duplicates"`
+	Failed           int64   `json:"failed"`
+	PreviouslyFailed int64   `json:"previously_failed"`
+	Invalid          int64   `json:"invalid"`
+	Unresolved       int64   `json:"unresolved"`
+	InDoubt          int64   `json:"in_doubt"`
+	NotSent          int64   `json:"not_sent"`
+	DuplicatesFound  int64   `json:"duplicates_found_in_hubspot"`
+	Batches          int64   `json:"batches"`
+	Requests         int64   `json:"requests"`
+	RateLimited      int64   `json:"rate_limited"`
+	Retries          int64   `json:"retries"`
+	ElapsedSeconds   float64 `json:"elapsed_seconds"`
+	RecordsPerSecond float64 `json:"records_per_second"`
+	Stopped          string  `json:"stopped,omitempty"`
+	InputBytes       int64   `json:"input_bytes"`
+	BytesRead        int64   `json:"bytes_read"`
+	Warnings         []string `json:"warnings,omitempty"`
+}
+
+// counters are the run's live numbers, updated from many goroutines.
+type counters struct {
+	rows, created, planned, alreadyDone, reconciled, skipped, duplicates  atomic.Int64
+	failed, previouslyFailed, invalid, unresolved, inDoubt, notSent, dupFound atomic.Int64
+	batches, inputBytes, bytesRead                                            atomic.Int64
+}
+
+// pendingRow is a mapped row on its way to HubSpot.
+type pendingRow struct {
+	file  string
+	line  int
+	key   string
+	id    keyID
+	input crm.CreateInput
+}
+
+type importer struct {
+	o       ImportOptions
+	log     *slog.Logger
+	led     *Ledger
+	ix      *mapping.Index
+	c       counters
+	start   time.Time
+	runID   string
+	batchNo atomic.Int64
+
+	mu   sync.Mutex // guards keys, held*, canary*, fatal
+	keys *keyIndex
+	// held are this run's in-doubt rows, kept to be reconciled and re-sent
+	// before the run ends; heldLostAt is when the last of their answers was lost.
+	held       []pendingRow
+	heldLostAt time.Time
+	// canaryKey is a key this run created and canarySent when its request
+	// left: search showing it proves search caught up with earlier writes.
+	canaryKey  string
+	canarySent time.Time
+	stopReason atomic.Value
+	fatal      error
+}
+
+// Import runs the import: read → map → resolve → drop rows already done →
+// batch → send through the governor → record outcomes. It returns the
+// summary and, when not every row ended done, an error wrapping one of
+// ErrRowsFailed, ErrInDoubt or ErrStopped.
+func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	imp := &importer{o: o, log: o.Logger, start: o.Now(), runID: o.RunID}
+
+	st := &ledgerState{keys: newKeyIndex()}
+	if _, err := os.Stat(o.Ledger); err == nil {
+		if _, err := repairTornTail(o.Ledger); err != nil {
+			return nil, err
+		}
+		var lerr error
+		if st, lerr = loadLedgerState(o.Ledger); lerr != nil {
+			return nil, lerr
+		}
+	}
+	imp.keys = st.keys
+
+	ledPath := o.Ledger
+	if o.Plan {
+		ledPath = planLedgerPath(o.Ledger)
+		_ = os.Remove(ledPath) // a plan ledger describes one plan only
+	}
+	led, torn, err := OpenLedger(ledPath, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer led.Close()
+	if torn != "" {
+		imp.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", ledPath, "bytes", len(torn))
+	}
+	imp.led = led
+
+	var warnings []string
+	if !o.Mapping.HasAssociations() {
+		warnings = append(warnings, "the mapping has no associations: the communications will appear on no record's timeline")
+	}
+	if imp.ix, err = imp.buildIndex(ctx); err != nil {
+		return nil, err
+	}
+	if o.Plan {
+		w, err := imp.checkPortal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		warnings = append(warnings, w...)
+	} else {
+		if err := o.API.EnsureKeyProperty(ctx); err != nil {
+			return nil, fmt.Errorf("creating the %s property: %w", KeyProperty, err)
+		}
+		if err := imp.reconcilePending(ctx, st); err != nil {
+			return imp.finish(warnings), err
+		}
+	}
+	for _, w := range warnings {
+		imp.log.Warn(w)
+	}
+
+	err = imp.stream(ctx)
+	imp.mu.Lock()
+	if err == nil && imp.fatal != nil {
+		err = imp.fatal
+	}
+	imp.mu.Unlock()
+	if err == nil && !o.Plan && imp.stopReason.Load() == nil {
+		err = imp.reconcileHeld(ctx)
+	}
+	if cerr := led.Commit(); err == nil {
+		err = cerr
+	}
+	sum := imp.finish(warnings)
+	if err != nil {
+		return sum, err
+	}
+	return sum, outcomeError(sum)
+}
+
+func (o *ImportOptions) defaults() error {
+	if o.Mapping == nil {
+		return errors.New("import: no mapping")
+	}
+	if len(o.Inputs) == 0 {
+		return errors.New("import: no input files")
+	}
+	if o.API == nil {
+		return errors.New("import: no HubSpot client")
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 100
+	}
+	if o.BatchSize < 1 || o.BatchSize > 100 {
+		return fmt.Errorf("--batch-size %d: HubSpot takes 1 to 100 inputs a batch", o.BatchSize)
+	}
+	if o.Workers < 0 || o.Workers > 64 {
+		return fmt.Errorf("--workers %d: want 1 to 64 (0 derives it from the rate budget)", o.Workers)
+	}
+	if o.Ledger == "" {
+		o.Ledger = o.Inputs[0] + ".ledger.csv"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SearchSettle == 0 {
+		o.SearchSettle = 30 * time.Second
+	}
+	if o.MaxHeldInDoubt == 0 {
+		o.MaxHeldInDoubt = 10000
+	}
+	if o.RunID == "" {
+		o.RunID = o.Now().UTC().Format("20060102T150405.000Z")
+	}
+	return nil
+}
+
+func planLedgerPath(ledger string) string {
+	return strings.TrimSuffix(ledger, filepath.Ext(ledger)) + ".plan.csv"
+}
+
+// workers derives the concurrency from the rate budget: enough requests
+// in flight to use the window at a few hundred milliseconds of latency.
+func (imp *importer) workers() int {
+	if imp.o.Workers > 0 {
+		return imp.o.Workers
+	}
+	b := imp.o.API.Budget()
+	rps := 10.0
+	if b.WindowMax > 0 && b.Window > 0 {
+		rps = float64(b.WindowMax) / b.Window.Seconds()
+	}
+	return min(max(int(math.Ceil(rps*0.5)), 4), 32)
+}
+
+// stream reads every input and hands full batches to the senders.
+func (imp *importer) stream(ctx context.Context) error {
+	o := imp.o
+	readCtx := ctx
+	if o.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		readCtx, cancel = context.WithTimeout(ctx, o.MaxDuration)
+		defer cancel()
+	}
+	// In-flight batches finish even after an interrupt: their requests run
+	// on a context the first Ctrl-C does not cancel (the second one ends
+	// the process, and the rows stay "sent" for the next run to reconcile).
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	g.SetLimit(imp.workers())
+	var buf []pendingRow
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		rows := buf
+		buf = nil
+		if imp.o.Plan {
+			imp.plan(rows)
+			return
+		}
+		g.Go(func() error { return imp.send(gctx, rows, 1) })
+	}
+	srcOpts := o.Mapping.SourceOptions()
+	if o.Format != "" {
+		srcOpts.Format = o.Format
+	}
+	if o.Encoding != "" {
+		srcOpts.Encoding = o.Encoding
+	}
+	srcOpts.Logger = imp.log
+	for _, path := range o.Inputs {
+		if fi, err := os.Stat(path); err == nil {
+			imp.c.inputBytes.Add(fi.Size())
+		}
+	}
+	var readErr error
+	var doneBytes int64
+inputs:
+	for _, path := range o.Inputs {
+		r, err := source.Open(path, srcOpts)
+		if err != nil {
+			readErr = err
+			break
+		}
+		for {
+			if reason := imp.shouldStop(readCtx, gctx); reason != "" {
+				imp.stop(reason)
+				r.Close()
+				break inputs
+			}
+			rec, err := r.Next()
+			if source.IsEOF(err) {
+				break
+			}
+			if err != nil {
+				readErr = err
+				r.Close()
+				break inputs
+			}
+			if rec.Offset > 0 {
+				imp.c.bytesRead.Store(doneBytes + rec.Offset)
+			}
+			if p, ok := imp.handle(rec); ok {
+				buf = append(buf, p)
+				if len(buf) >= o.BatchSize {
+					flush()
+				}
+			}
+			if n := imp.c.rows.Load(); n%1000 == 0 {
+				imp.progress()
+			}
+		}
+		r.Close()
+		if fi, err := os.Stat(path); err == nil {
+			doneBytes += fi.Size()
+			imp.c.bytesRead.Store(doneBytes)
+		}
+	}
+	if imp.stopReason.Load() == nil {
+		flush()
+	}
+	werr := g.Wait()
+	imp.progress()
+	if readErr != nil {
+		return readErr
+	}
+	return werr
+}
+
+func (imp *importer) shouldStop(readCtx, gctx context.Context) string {
+	if err := readCtx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Sprintf("--max-duration %s reached", imp.o.MaxDuration)
+		}
+		return "interrupted"
+	}
+	if gctx.Err() != nil {
+		return "a batch failed fatally"
+	}
+	if r := imp.stopReason.Load(); r != nil {
+		return r.(string)
+	}
+	return ""
+}
+
+func (imp *importer) stop(reason string) {
+	imp.stopReason.CompareAndSwap(nil, reason)
+}
+
+// handle maps one record. Rows that go no further are written to the
+// ledger here; rows to create are returned.
+func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
+	imp.c.rows.Add(1)
+	ev := LedgerRow{RunID: imp.runID, SourceFile: rec.File, SourceLine: rec.Line, Operation: OpCreate}
+	if imp.o.Plan {
+		ev.Operation = OpPlan
+	}
+	if rec.Err != nil {
+		imp.c.invalid.Add(1)
+		ev.State, ev.Category, ev.Message = StateInvalid, "INVALID_ROW", rec.Err.Error()
+		imp.append(ev)
+		return pendingRow{}, false
+	}
+	res := imp.o.Mapping.Apply(rec)
+	ev.Key = res.Key
+	switch {
+	case res.Err != nil:
+		imp.c.invalid.Add(1)
+		ev.State, ev.Category, ev.Message = StateInvalid, "INVALID_ROW", res.Err.Error()
+		imp.append(ev)
+		return pendingRow{}, false
+	case res.Skipped != "":
+		imp.c.skipped.Add(1)
+		ev.State, ev.Category, ev.Message = StateSkipped, "SKIP_RULE", res.Skipped
+		imp.append(ev)
+		return pendingRow{}, false
+	}
+	id := parseKey(res.Key)
+
+	imp.mu.Lock()
+	e, known := imp.keys.m[id]
+	if known && e.state&seenThisRun != 0 {
+		imp.mu.Unlock()
+		imp.c.duplicates.Add(1)
+		ev.State, ev.Category = StateSkipped, "DUPLICATE_KEY"
+		ev.Message = "duplicate of " + imp.keys.pos(e)
+		imp.append(ev)
+		return pendingRow{}, false
+	}
+	if !known {
+		e = keyEntry{file: imp.keys.file(rec.File), line: uint32(rec.Line)}
+	}
+	prev := e.state
+	e.state |= seenThisRun
+	imp.keys.m[id] = e
+	imp.mu.Unlock()
+
+	switch prev {
+	case kCreated:
+		imp.c.alreadyDone.Add(1)
+		return pendingRow{}, false
+	case kFailed:
+		if !imp.o.RetryFailed {
+			imp.c.previouslyFailed.Add(1)
+			return pendingRow{}, false
+		}
+	}
+
+	assoc, why := imp.resolve(res.Targets)
+	if why != "" {
+		imp.c.unresolved.Add(1)
+		ev.State, ev.Category, ev.Message = StateUnresolved, "UNRESOLVED_ASSOCIATION", why
+		imp.append(ev)
+		return pendingRow{}, false
+	}
+	props := make(map[string]string, len(res.Properties)+1)
+	for k, v := range res.Properties {
+		props[k] = v
+	}
+	props[KeyProperty] = res.Key
+	return pendingRow{
+		file: rec.File, line: rec.Line, key: res.Key, id: id,
+		input: crm.CreateInput{Properties: props, Associations: assoc, ObjectWriteTraceID: res.Key},
+	}, true
+}
+
+// seenThisRun is or-ed into a key's state once a row with that key was
+// read in this run: a second row with it is a duplicate.
+const seenThisRun uint8 = 0x80
+
+// resolve turns association targets into inline associations. Any target
+// that matches no record or several leaves the row unresolved: commlog
+// never guesses and never creates a communication without its association.
+func (imp *importer) resolve(targets []mapping.Target) ([]crm.AssociationInput, string) {
+	out := make([]crm.AssociationInput, 0, len(targets))
+	for _, t := range targets {
+		ids := imp.ix.Resolve(t)
+		switch len(ids) {
+		case 1:
+		case 0:
+			return nil, fmt.Sprintf("no %s with %s %s", t.ObjectType, t.By, imp.redact(t.Value))
+		default:
+			return nil, fmt.Sprintf("%d %s match %s %s", len(ids), t.ObjectType, t.By, imp.redact(t.Value))
+		}
+		typeID, ok := crm.DefaultAssociationTypeID(crm.Communications, t.ObjectType)
+		if !ok {
+			return nil, fmt.Sprintf("no default association from communications to %s", t.ObjectType)
+		}
+		out = append(out, crm.AssociationInput{
+			To:    crm.ObjectID{ID: ids[0]},
+			Types: []crm.AssociationType{{Category: "HUBSPOT_DEFINED", TypeID: typeID}},
+		})
+	}
+	return out, ""
+}
+
+// redact hides phone numbers and e-mail addresses unless --log-pii: the
+// ledger and the logs name the row, not the person.
+func (imp *importer) redact(v string) string {
+	if imp.o.LogPII || len(v) <= 4 {
+		return v
+	}
+	return strings.Repeat("*", len(v)-4) + v[len(v)-4:]
+}
+
+func (imp *importer) append(rows ...LedgerRow) {
+	if err := imp.led.Append(rows...); err != nil {
+		imp.setFatal(err)
+	}
+}
+
+func (imp *importer) setFatal(err error) {
+	imp.mu.Lock()
+	if imp.fatal == nil {
+		imp.fatal = err
+	}
+	imp.mu.Unlock()
+	imp.stop("fatal: " + err.Error())
+}
+
+// plan records what a real run would send, without sending it.
+func (imp *importer) plan(rows []pendingRow) {
+	evs := make([]LedgerRow, len(rows))
+	for i, p := range rows {
+		evs[i] = LedgerRow{RunID: imp.runID, SourceFile: p.file, SourceLine: p.line, Key: p.key,
+			Operation: OpPlan, State: StatePlanned}
+	}
+	imp.c.planned.Add(int64(len(rows)))
+	imp.append(evs...)
+}
+
+// send creates one batch. It writes "sent" for every row and makes that
+// durable before the request leaves, then records each row's outcome. A
+// batch that HubSpot rejects whole is split in halves until the bad rows
+// are alone.
+func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) error {
+	batch := int(imp.batchNo.Add(1))
+	imp.c.batches.Add(1)
+	evs := make([]LedgerRow, len(rows))
+	inputs := make([]crm.CreateInput, len(rows))
+	traceIDs := make([]string, len(rows))
+	for i, p := range rows {
+		evs[i] = imp.event(p, StateSent, attempt, batch)
+		inputs[i] = p.input
+		traceIDs[i] = p.key
+	}
+	imp.setStates(rows, kSent)
+	if err := imp.led.Append(evs...); err != nil {
+		return err
+	}
+	if err := imp.led.Commit(); err != nil {
+		return err
+	}
+
+	sentAt := imp.o.Now()
+	res, err := imp.o.API.BatchCreate(ctx, crm.Communications, inputs)
+	var apiErr *crm.Error
+	switch {
+	case err == nil:
+		imp.recordOutcomes(rows, traceIDs, res, attempt, batch, sentAt)
+	case crm.IsBatchRejected(err) && len(rows) > 1:
+		half := len(rows) / 2
+		if err := imp.send(ctx, rows[:half], attempt+1); err != nil {
+			return err
+		}
+		return imp.send(ctx, rows[half:], attempt+1)
+	case errors.Is(err, crm.ErrDailyReserve):
+		imp.stop("daily API quota reserve reached")
+		imp.markAll(rows, StateNotSent, kOther, attempt, batch, 0, "DAILY_RESERVE", err.Error())
+		imp.c.notSent.Add(int64(len(rows)))
+	case crm.IsUnauthorized(err):
+		return fmt.Errorf("batch %d: %w", batch, err)
+	case errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && !crm.IsRateLimited(err):
+		// A 4xx answer means nothing was written.
+		imp.markAll(rows, StateFailed, kFailed, attempt, batch, apiErr.StatusCode, apiErr.Category, apiErr.Message)
+		imp.c.failed.Add(int64(len(rows)))
+	default:
+		// In doubt: the request may have been applied (lost answer, 5xx
+		// after retries, governor gave up). Reconciled before re-sending.
+		status := 0
+		if apiErr != nil {
+			status = apiErr.StatusCode
+		}
+		imp.markAll(rows, StateInDoubt, kInDoubt, attempt, batch, status, "IN_DOUBT", err.Error())
+		imp.c.inDoubt.Add(int64(len(rows)))
+		imp.hold(rows)
+	}
+	if err := imp.led.Commit(); err != nil {
+		return err
+	}
+	imp.checkMaxErrors()
+	imp.progress()
+	return nil
+}
+
+func (imp *importer) event(p pendingRow, state string, attempt, batch int) LedgerRow {
+	return LedgerRow{RunID: imp.runID, SourceFile: p.file, SourceLine: p.line, Key: p.key,
+		Operation: OpCreate, State: state, Attempt: attempt, Batch: batch}
+}
+
+func (imp *importer) recordOutcomes(rows []pendingRow, traceIDs []string, res *crm.BatchResult, attempt, batch int, sentAt time.Time) {
+	outs := crm.MatchBatch(traceIDs, res, KeyProperty)
+	byTrace := make(map[string]crm.ItemOutcome, len(outs))
+	for _, o := range outs {
+		byTrace[o.TraceID] = o
+	}
+	evs := make([]LedgerRow, 0, len(rows))
+	var created, lastKey string
+	for _, p := range rows {
+		o := byTrace[p.key]
+		ev := imp.event(p, "", attempt, batch)
+		switch {
+		case o.Err == nil && o.Object != nil:
+			ev.State, ev.HubSpotID = StateCreated, o.Object.ID
+			imp.setState(p.id, kCreated)
+			imp.c.created.Add(1)
+			created, lastKey = o.Object.ID, p.key
+		case o.Err != nil && o.Err.Category == "MISSING_RESULT", o.Err == nil:
+			// HubSpot answered but named neither a result nor an error
+			// for this row: it may exist.
+			ev.State, ev.Category, ev.Message = StateInDoubt, "MISSING_RESULT", "HubSpot's answer did not name this row"
+			imp.setState(p.id, kInDoubt)
+			imp.c.inDoubt.Add(1)
+			imp.hold([]pendingRow{p})
+		default:
+			ev.State, ev.Category, ev.Message = StateFailed, o.Err.Category, itemMessage(o.Err)
+			ev.HTTPStatus = 207
+			imp.setState(p.id, kFailed)
+			imp.c.failed.Add(1)
+		}
+		evs = append(evs, ev)
+	}
+	if created != "" {
+		imp.mu.Lock()
+		if sentAt.After(imp.canarySent) {
+			imp.canaryKey, imp.canarySent = lastKey, sentAt
+		}
+		imp.mu.Unlock()
+	}
+	imp.append(evs...)
+}
+
+// itemMessage joins a per-row error's message with its details' codes.
+func itemMessage(e *crm.StandardError) string {
+	msg := e.Message
+	for _, d := range e.Errors {
+		if d.Code != "" && !strings.Contains(msg, d.Code) {
+			msg += " [" + d.Code + "]"
+		}
+	}
+	return msg
+}
+
+func (imp *importer) markAll(rows []pendingRow, state string, code uint8, attempt, batch, status int, category, msg string) {
+	evs := make([]LedgerRow, len(rows))
+	for i, p := range rows {
+		evs[i] = imp.event(p, state, attempt, batch)
+		evs[i].HTTPStatus, evs[i].Category, evs[i].Message = status, category, msg
+	}
+	imp.setStates(rows, code)
+	imp.append(evs...)
+}
+
+func (imp *importer) setStates(rows []pendingRow, code uint8) {
+	imp.mu.Lock()
+	defer imp.mu.Unlock()
+	for _, p := range rows {
+		e := imp.keys.m[p.id]
+		e.state = code | seenThisRun
+		imp.keys.m[p.id] = e
+	}
+}
+
+func (imp *importer) setState(id keyID, code uint8) {
+	imp.mu.Lock()
+	e := imp.keys.m[id]
+	e.state = code | seenThisRun
+	imp.keys.m[id] = e
+	imp.mu.Unlock()
+}
+
+// hold keeps in-doubt rows for the end-of-run reconciliation, up to the
+// configured bound; the rest wait for the next run.
+func (imp *importer) hold(rows []pendingRow) {
+	imp.mu.Lock()
+	defer imp.mu.Unlock()
+	imp.heldLostAt = imp.o.Now()
+	room := imp.o.MaxHeldInDoubt - len(imp.held)
+	if room <= 0 {
+		return
+	}
+	imp.held = append(imp.held, rows[:min(room, len(rows))]...)
+}
+
+func (imp *importer) checkMaxErrors() {
+	errs := imp.c.failed.Load() + imp.c.invalid.Load()
+	if imp.o.MaxErrors.exceeded(errs, imp.c.rows.Load()) {
+		imp.stop(fmt.Sprintf("--max-errors reached (%d rows failed or invalid)", errs))
+	}
+}
+
+func (imp *importer) progress() {
+	if imp.o.Progress != nil {
+		imp.o.Progress(*imp.summary())
+	}
+}
+
+func (imp *importer) summary() *Summary {
+	c := &imp.c
+	st := imp.o.API.Stats()
+	el := imp.o.Now().Sub(imp.start).Seconds()
+	s := &Summary{
+		RunID: imp.runID, Ledger: imp.led.Path(), Plan: imp.o.Plan,
+		Rows: c.rows.Load(), Created: c.created.Load(), Planned: c.planned.Load(),
+		AlreadyDone: c.alreadyDone.Load(), Reconciled: c.reconciled.Load(),
+		Skipped: c.skipped.Load(), Duplicates: c.duplicates.Load(), Failed: c.failed.Load(),
+		PreviouslyFailed: c.previouslyFailed.Load(), Invalid: c.invalid.Load(),
+		Unresolved: c.unresolved.Load(), InDoubt: c.inDoubt.Load(), NotSent: c.notSent.Load(),
+		DuplicatesFound: c.dupFound.Load(), Batches: c.batches.Load(),
+		Requests: st.Requests, RateLimited: st.RateLimited, Retries: st.Retries,
+		ElapsedSeconds: math.Round(el*1000) / 1000,
+		InputBytes:     c.inputBytes.Load(), BytesRead: c.bytesRead.Load(),
+	}
+	if el > 0 {
+		s.RecordsPerSecond = math.Round(float64(s.Created)/el*10) / 10
+	}
+	if r := imp.stopReason.Load(); r != nil {
+		s.Stopped = r.(string)
+	}
+	return s
+}
+
+func (imp *importer) finish(warnings []string) *Summary {
+	s := imp.summary()
+	s.Warnings = warnings
+	return s
+}
+
+// outcomeError says how a finished run ended, for the exit code.
+func outcomeError(s *Summary) error {
+	switch {
+	case s.Stopped != "":
+		return fmt.Errorf("%s; run the same command again to resume: %w", s.Stopped, ErrStopped)
+	case s.InDoubt > 0:
+		return fmt.Errorf("%d rows in doubt; run the same command again to reconcile them: %w", s.InDoubt, ErrInDoubt)
+	case s.Failed+s.PreviouslyFailed+s.Invalid+s.Unresolved > 0:
+		hint := ""
+		if s.Failed+s.PreviouslyFailed > 0 {
+			hint = " (--retry-failed sends failed rows again)"
+		}
+		return fmt.Errorf("%d failed, %d invalid, %d unresolved; see the ledger %s%s: %w",
+			s.Failed+s.PreviouslyFailed, s.Invalid, s.Unresolved, s.Ledger, hint, ErrRowsFailed)
+	}
+	return nil
+}
