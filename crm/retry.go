@@ -250,4 +250,3 @@ func (c *Client) logRequest(ctx context.Context, cl call, attempt, status int, s
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "hubspot request", attrs...)
 }
-
