@@ -1,0 +1,464 @@
+package sandbox
+
+import "net/http"
+
+const maxAssocInputs = 2000 // v4 batch create/read (hubspot-api.md §6)
+
+// pairTables resolves {from} and {to} path segments.
+func (s *Server) pairTables(r *http.Request) (*table, *table, *apiError) {
+	from, e := s.tableFor(r, "from")
+	if e != nil {
+		return nil, nil, e
+	}
+	to, e := s.tableFor(r, "to")
+	if e != nil {
+		return nil, nil, e
+	}
+	if _, ok := defaultAssoc(from.typ.name, to.typ.name); !ok {
+		return nil, nil, badRequest("No association types between %s and %s", from.typ.name, to.typ.name)
+	}
+	return from, to, nil
+}
+
+func assocMissing(from, to *table, fromID, toID string) apiError {
+	e := apiError{Status: "error", Category: "VALIDATION_ERROR",
+		Message: "One or more associations are invalid: " + from.typ.singular + " " + fromID + " or " + to.typ.singular + " " + toID + " does not exist",
+		Context: map[string][]string{"fromObjectId": {fromID}, "toObjectId": {toID}}}
+	return e
+}
+
+// ---- v3 single-record association paths ----
+
+// putAssocV3 serves PUT /crm/v3/objects/{from}/{id}/associations/{to}/{toId}/{assocType};
+// assocType is numeric or a name like communication_to_contact.
+func (s *Server) putAssocV3(r *http.Request) result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	at, ok := assocTypeByRef(r.PathValue("assocType"))
+	if !ok || at.from != from.typ.name || at.to != to.typ.name {
+		return fail(badRequest("Invalid association type %s between %s and %s", r.PathValue("assocType"), from.typ.name, to.typ.name))
+	}
+	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
+	if a == nil {
+		return fail(notFound(r.PathValue("id")))
+	}
+	if b == nil {
+		return fail(notFound(r.PathValue("toId")))
+	}
+	s.st.associate(at, a, b)
+	return s.commit(respond(http.StatusOK, from.render(a, nil, false, []string{to.typ.name})))
+}
+
+func (s *Server) deleteAssocV3(r *http.Request) result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	at, ok := assocTypeByRef(r.PathValue("assocType"))
+	if !ok || at.from != from.typ.name || at.to != to.typ.name {
+		return fail(badRequest("Invalid association type %s between %s and %s", r.PathValue("assocType"), from.typ.name, to.typ.name))
+	}
+	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
+	if a != nil && b != nil {
+		s.st.unassociate(at, a, b, false)
+	}
+	return s.commit(respond(http.StatusNoContent, nil))
+}
+
+func (s *Server) listAssocV3(r *http.Request) result {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	a := from.get(r.PathValue("id"), archivedParam(r))
+	if a == nil {
+		return fail(notFound(r.PathValue("id")))
+	}
+	res := []associatedID{}
+	for _, id := range associatedIDs(a, to.typ.name) {
+		for _, ty := range a.assoc[to.typ.name][id] {
+			if at, ok := assocTypeByID(ty); ok {
+				res = append(res, associatedID{ID: idString(id), Type: at.name})
+			}
+		}
+	}
+	return respond(http.StatusOK, map[string]any{"results": res})
+}
+
+// ---- v3 batch associations API ----
+
+type v3AssocInput struct {
+	From objectID   `json:"from"`
+	To   objectID   `json:"to"`
+	Type flexString `json:"type"`
+}
+
+type v3AssocResult struct {
+	From objectID       `json:"from"`
+	To   []associatedID `json:"to"`
+}
+
+func (s *Server) batchAssocV3(r *http.Request) result {
+	started := s.now()
+	op := r.PathValue("op")
+	var req struct {
+		Inputs []v3AssocInput `json:"inputs"`
+	}
+	if op == "read" {
+		var rr batchArchiveRequest
+		if e := decode(r, &rr); e != nil {
+			return fail(e)
+		}
+		for _, in := range rr.Inputs {
+			req.Inputs = append(req.Inputs, v3AssocInput{From: in})
+		}
+	} else if e := decode(r, &req); e != nil {
+		return fail(e)
+	}
+	if e := checkInputs(len(req.Inputs), maxBatchInputs); e != nil {
+		return fail(e)
+	}
+	if op == "read" {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+	} else {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	def, _ := defaultAssoc(from.typ.name, to.typ.name)
+	var results []v3AssocResult
+	var errs []apiError
+	var missing []string
+	for _, in := range req.Inputs {
+		a := from.get(in.From.ID.s, false)
+		switch op {
+		case "read":
+			if a == nil {
+				missing = append(missing, in.From.ID.s)
+				continue
+			}
+			res := v3AssocResult{From: in.From}
+			for _, id := range associatedIDs(a, to.typ.name) {
+				for _, ty := range a.assoc[to.typ.name][id] {
+					if at, ok := assocTypeByID(ty); ok {
+						res.To = append(res.To, associatedID{ID: idString(id), Type: at.name})
+					}
+				}
+			}
+			if len(res.To) > 0 {
+				results = append(results, res)
+			}
+			continue
+		}
+		at := def
+		if in.Type.s != "" {
+			t, ok := assocTypeByRef(in.Type.s)
+			if !ok || t.from != from.typ.name || t.to != to.typ.name {
+				return fail(badRequest("Invalid association type %s between %s and %s", in.Type.s, from.typ.name, to.typ.name))
+			}
+			at = t
+		}
+		b := to.get(in.To.ID.s, false)
+		if a == nil || b == nil {
+			if op == "create" {
+				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+			}
+			continue
+		}
+		if op == "create" {
+			s.st.associate(at, a, b)
+			results = append(results, v3AssocResult{From: in.From, To: []associatedID{{ID: in.To.ID.s, Type: at.name}}})
+		} else {
+			s.st.unassociate(at, a, b, false)
+		}
+	}
+	if results == nil {
+		results = []v3AssocResult{}
+	}
+	switch op {
+	case "archive":
+		return s.commit(respond(http.StatusNoContent, nil))
+	case "read":
+		if len(missing) > 0 {
+			return respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(from, missing)}))
+		}
+		return respond(http.StatusOK, s.batchBody(started, results, nil))
+	}
+	status := http.StatusCreated
+	if len(errs) > 0 {
+		status = http.StatusMultiStatus
+	}
+	return s.commit(respond(status, s.batchBody(started, results, errs)))
+}
+
+// ---- v4 ----
+
+type v4AssocInput struct {
+	From  objectID        `json:"from"`
+	To    objectID        `json:"to"`
+	Types []assocTypeSpec `json:"types"`
+}
+
+type v4LabelsResult struct {
+	FromObjectTypeID string   `json:"fromObjectTypeId"`
+	FromObjectID     int64    `json:"fromObjectId"`
+	ToObjectTypeID   string   `json:"toObjectTypeId"`
+	ToObjectID       int64    `json:"toObjectId"`
+	Labels           []string `json:"labels"`
+}
+
+type v4DefaultResult struct {
+	From            objectID      `json:"from"`
+	To              objectID      `json:"to"`
+	AssociationSpec assocTypeSpec `json:"associationSpec"`
+}
+
+type v4AssocType struct {
+	Category string  `json:"category"`
+	TypeID   int     `json:"typeId"`
+	Label    *string `json:"label"`
+}
+
+type v4MultiTo struct {
+	ToObjectID       int64         `json:"toObjectId"`
+	AssociationTypes []v4AssocType `json:"associationTypes"`
+}
+
+func v4To(o *object, toType string) []v4MultiTo {
+	out := []v4MultiTo{}
+	for _, id := range associatedIDs(o, toType) {
+		m := v4MultiTo{ToObjectID: int64(id)}
+		for _, ty := range o.assoc[toType][id] {
+			m.AssociationTypes = append(m.AssociationTypes, v4AssocType{Category: "HUBSPOT_DEFINED", TypeID: ty})
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (s *Server) v4Link(from, to *table, a, b *object, types []assocTypeSpec) (v4LabelsResult, *apiError) {
+	for _, ty := range types {
+		at, ok := assocTypeByID(ty.AssociationTypeID)
+		if !ok || at.from != from.typ.name || at.to != to.typ.name {
+			return v4LabelsResult{}, badRequest("Invalid association type %s %d between %s and %s", ty.AssociationCategory, ty.AssociationTypeID, from.typ.name, to.typ.name)
+		}
+	}
+	for _, ty := range types {
+		at, _ := assocTypeByID(ty.AssociationTypeID)
+		s.st.associate(at, a, b)
+	}
+	return v4LabelsResult{FromObjectTypeID: from.typ.typeID, FromObjectID: int64(a.id), ToObjectTypeID: to.typ.typeID,
+		ToObjectID: int64(b.id), Labels: []string{}}, nil
+}
+
+func (s *Server) batchAssocV4(r *http.Request) result {
+	started := s.now()
+	op := r.PathValue("op")
+	if op == "" {
+		op = "associate/default"
+	}
+	var req struct {
+		Inputs []v4AssocInput `json:"inputs"`
+	}
+	var archiveReq struct {
+		Inputs []struct {
+			From objectID   `json:"from"`
+			To   []objectID `json:"to"`
+		} `json:"inputs"`
+	}
+	n := 0
+	if op == "archive" {
+		if e := decode(r, &archiveReq); e != nil {
+			return fail(e)
+		}
+		n = len(archiveReq.Inputs)
+	} else {
+		if op == "read" {
+			var rr batchArchiveRequest
+			if e := decode(r, &rr); e != nil {
+				return fail(e)
+			}
+			for _, in := range rr.Inputs {
+				req.Inputs = append(req.Inputs, v4AssocInput{From: in})
+			}
+		} else if e := decode(r, &req); e != nil {
+			return fail(e)
+		}
+		n = len(req.Inputs)
+	}
+	if e := checkInputs(n, maxAssocInputs); e != nil {
+		return fail(e)
+	}
+	if op == "read" {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+	} else {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	var errs []apiError
+	switch op {
+	case "archive":
+		def, _ := defaultAssoc(from.typ.name, to.typ.name)
+		for _, in := range archiveReq.Inputs {
+			a := from.get(in.From.ID.s, false)
+			for _, t := range in.To {
+				if b := to.get(t.ID.s, false); a != nil && b != nil {
+					s.st.unassociate(def, a, b, true)
+				}
+			}
+		}
+		return s.commit(respond(http.StatusNoContent, nil))
+	case "read":
+		type readResult struct {
+			From objectID    `json:"from"`
+			To   []v4MultiTo `json:"to"`
+		}
+		results := []readResult{}
+		var missing []string
+		for _, in := range req.Inputs {
+			a := from.get(in.From.ID.s, false)
+			if a == nil {
+				missing = append(missing, in.From.ID.s)
+				continue
+			}
+			if t := v4To(a, to.typ.name); len(t) > 0 {
+				results = append(results, readResult{From: in.From, To: t})
+			}
+		}
+		if len(missing) > 0 {
+			return respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(from, missing)}))
+		}
+		return respond(http.StatusOK, s.batchBody(started, results, nil))
+	case "create":
+		results := []v4LabelsResult{}
+		for _, in := range req.Inputs {
+			a, b := from.get(in.From.ID.s, false), to.get(in.To.ID.s, false)
+			if a == nil || b == nil {
+				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+				continue
+			}
+			res, e := s.v4Link(from, to, a, b, in.Types)
+			if e != nil {
+				return s.commit(fail(e))
+			}
+			results = append(results, res)
+		}
+		status := http.StatusCreated
+		if len(errs) > 0 {
+			status = http.StatusMultiStatus
+		}
+		return s.commit(respond(status, s.batchBody(started, results, errs)))
+	default: // associate/default
+		def, _ := defaultAssoc(from.typ.name, to.typ.name)
+		results := []v4DefaultResult{}
+		for _, in := range req.Inputs {
+			a, b := from.get(in.From.ID.s, false), to.get(in.To.ID.s, false)
+			if a == nil || b == nil {
+				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+				continue
+			}
+			s.st.associate(def, a, b)
+			spec := assocTypeSpec{AssociationCategory: "HUBSPOT_DEFINED", AssociationTypeID: def.id}
+			results = append(results, v4DefaultResult{From: in.From, To: in.To, AssociationSpec: spec},
+				v4DefaultResult{From: in.To, To: in.From, AssociationSpec: assocTypeSpec{AssociationCategory: "HUBSPOT_DEFINED", AssociationTypeID: reverseAssoc(def).id}})
+		}
+		status := http.StatusOK
+		if len(errs) > 0 {
+			status = http.StatusMultiStatus
+		}
+		return s.commit(respond(status, s.batchBody(started, results, errs)))
+	}
+}
+
+// getAssocV4 serves GET /crm/v4/objects/{from}/{id}/associations/{to}.
+func (s *Server) getAssocV4(r *http.Request) result {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	a := from.get(r.PathValue("id"), false)
+	if a == nil {
+		return fail(notFound(r.PathValue("id")))
+	}
+	return respond(http.StatusOK, map[string]any{"results": v4To(a, to.typ.name)})
+}
+
+// putAssocV4 serves PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId}
+// with a body of association types (labelled association).
+func (s *Server) putAssocV4(r *http.Request) result {
+	var types []assocTypeSpec
+	if e := decode(r, &types); e != nil {
+		return fail(e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
+	if a == nil || b == nil {
+		e := assocMissing(from, to, r.PathValue("id"), r.PathValue("toId"))
+		e.httpStatus = http.StatusBadRequest
+		return fail(&e)
+	}
+	res, e := s.v4Link(from, to, a, b, types)
+	if e != nil {
+		return fail(e)
+	}
+	return s.commit(respond(http.StatusCreated, res))
+}
+
+func (s *Server) putDefaultAssocV4(r *http.Request) result {
+	started := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
+	if a == nil || b == nil {
+		e := assocMissing(from, to, r.PathValue("id"), r.PathValue("toId"))
+		e.httpStatus = http.StatusBadRequest
+		return fail(&e)
+	}
+	def, _ := defaultAssoc(from.typ.name, to.typ.name)
+	s.st.associate(def, a, b)
+	res := []v4DefaultResult{{From: objectID{ID: flexString{s: idString(a.id)}}, To: objectID{ID: flexString{s: idString(b.id)}},
+		AssociationSpec: assocTypeSpec{AssociationCategory: "HUBSPOT_DEFINED", AssociationTypeID: def.id}}}
+	return s.commit(respond(http.StatusOK, s.batchBody(started, res, nil)))
+}
+
+func (s *Server) deleteAssocV4(r *http.Request) result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	def, _ := defaultAssoc(from.typ.name, to.typ.name)
+	if a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false); a != nil && b != nil {
+		s.st.unassociate(def, a, b, true)
+	}
+	return s.commit(respond(http.StatusNoContent, nil))
+}

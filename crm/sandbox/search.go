@@ -1,0 +1,408 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Search limits (hubspot-api.md §4): the strictest current documentation
+// is five filter groups, six filters per group, eighteen in all; a page
+// holds at most 200 results and no query pages past 10,000.
+const (
+	maxFilterGroups  = 5
+	maxGroupFilters  = 6
+	maxTotalFilters  = 18
+	maxSearchLimit   = 200
+	maxSearchResults = 10000
+	maxInValues      = 100
+)
+
+var operators = map[string]bool{"EQ": true, "NEQ": true, "LT": true, "LTE": true, "GT": true, "GTE": true,
+	"BETWEEN": true, "IN": true, "NOT_IN": true, "HAS_PROPERTY": true, "NOT_HAS_PROPERTY": true,
+	"CONTAINS_TOKEN": true, "NOT_CONTAINS_TOKEN": true}
+
+type compiledSort struct {
+	prop string
+	desc bool
+}
+
+func parseSorts(raw []json.RawMessage) ([]compiledSort, *apiError) {
+	if len(raw) > 1 {
+		return nil, badRequest("Only one sort is supported, got %d", len(raw))
+	}
+	var out []compiledSort
+	for _, m := range raw {
+		var str string
+		if json.Unmarshal(m, &str) == nil {
+			// The spec types sorts as strings: "prop" or "-prop".
+			desc := strings.HasPrefix(str, "-")
+			out = append(out, compiledSort{prop: strings.TrimPrefix(str, "-"), desc: desc})
+			continue
+		}
+		var ss searchSort
+		if err := json.Unmarshal(m, &ss); err != nil || ss.PropertyName == "" {
+			return nil, badRequest("Invalid sort %s: want {\"propertyName\":…,\"direction\":\"ASCENDING\"|\"DESCENDING\"}", m)
+		}
+		switch strings.ToUpper(ss.Direction) {
+		case "", "ASCENDING":
+		case "DESCENDING":
+			out = append(out, compiledSort{prop: ss.PropertyName, desc: true})
+			continue
+		default:
+			return nil, badRequest("Invalid sort direction %q", ss.Direction)
+		}
+		out = append(out, compiledSort{prop: ss.PropertyName})
+	}
+	return out, nil
+}
+
+func parseAfter(raw json.RawMessage) (int, *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, badRequest("Invalid after %s", raw)
+	}
+	str := scalarString(v)
+	if str == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(str)
+	if err != nil || n < 0 {
+		return 0, badRequest("Invalid after %q: want a numeric offset", str)
+	}
+	return n, nil
+}
+
+// validateFilters checks counts and operator arguments, filling values.
+func (tb *table) validateFilters(groups []filterGroup) *apiError {
+	if len(groups) > maxFilterGroups {
+		return badRequest("Too many filter groups: %d. The maximum is %d", len(groups), maxFilterGroups)
+	}
+	total := 0
+	for gi := range groups {
+		fs := groups[gi].Filters
+		if len(fs) > maxGroupFilters {
+			return badRequest("Too many filters in filter group %d: %d. The maximum is %d per group", gi, len(fs), maxGroupFilters)
+		}
+		total += len(fs)
+		for fi := range fs {
+			f := &fs[fi]
+			f.Operator = strings.ToUpper(f.Operator)
+			if !operators[f.Operator] {
+				return badRequest("Invalid operator %q for property %s", f.Operator, f.PropertyName)
+			}
+			if _, ok := tb.props[f.PropertyName]; !ok {
+				return badRequest("Property \"%s\" does not exist", f.PropertyName)
+			}
+			switch f.Operator {
+			case "HAS_PROPERTY", "NOT_HAS_PROPERTY":
+				if f.Value != nil || f.Values != nil {
+					// appsmith#39865: HubSpot rejects a value here.
+					return badRequest("Operator %s does not take a value (property %s)", f.Operator, f.PropertyName)
+				}
+			case "IN", "NOT_IN":
+				if len(f.Values) == 0 {
+					return badRequest("Operator %s requires values (property %s)", f.Operator, f.PropertyName)
+				}
+				if len(f.Values) > maxInValues {
+					return badRequest("Operator %s takes at most %d values, got %d (property %s)", f.Operator, maxInValues, len(f.Values), f.PropertyName)
+				}
+				f.values = make([]string, len(f.Values))
+				for i, v := range f.Values {
+					f.values[i] = strings.ToLower(scalarString(v))
+				}
+			case "BETWEEN":
+				if f.Value == nil || f.HighValue == nil {
+					return badRequest("Operator BETWEEN requires value and highValue (property %s)", f.PropertyName)
+				}
+			default:
+				if f.Value == nil {
+					return badRequest("Operator %s requires a value (property %s)", f.Operator, f.PropertyName)
+				}
+			}
+		}
+	}
+	if total > maxTotalFilters {
+		return badRequest("Too many filters: %d. The maximum is %d across all filter groups", total, maxTotalFilters)
+	}
+	return nil
+}
+
+// compare orders a stored value against a filter value by the property's
+// type: numbers numerically, datetimes as instants (epoch ms or ISO on
+// either side), everything else case-insensitively.
+func compare(def *propertyDef, stored, filter string) (int, bool) {
+	switch def.Type {
+	case "number":
+		a, err1 := strconv.ParseFloat(stored, 64)
+		b, err2 := strconv.ParseFloat(filter, 64)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		return cmpFloat(a, b), true
+	case "datetime", "date":
+		a, ok1 := parseInstant(stored)
+		b, ok2 := parseInstant(filter)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		return a.Compare(b), true
+	}
+	return strings.Compare(strings.ToLower(stored), strings.ToLower(filter)), true
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func tokens(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '*' && r != '@' && r != '.' && r != '+' && r != '_' && r != '-'
+	})
+}
+
+// containsToken matches a whole token of the value, with * as wildcard.
+func containsToken(stored, want string) bool {
+	want = strings.ToLower(strings.TrimSpace(want))
+	for _, t := range append(tokens(stored), strings.ToLower(stored)) {
+		if ok, _ := path.Match(want, t); ok || t == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (tb *table) matchFilter(f *searchFilter, o *object, props map[string]string, updated time.Time) bool {
+	def := tb.props[f.PropertyName]
+	v, has := tb.systemValue(o, updated, f.PropertyName)
+	if !has {
+		v, has = props[f.PropertyName]
+	}
+	switch f.Operator {
+	case "HAS_PROPERTY":
+		return has
+	case "NOT_HAS_PROPERTY":
+		return !has
+	case "IN", "NOT_IN":
+		in := false
+		if has {
+			for _, x := range f.values {
+				if c, ok := compare(def, v, x); ok && c == 0 {
+					in = true
+					break
+				}
+			}
+		}
+		return in == (f.Operator == "IN")
+	case "CONTAINS_TOKEN":
+		return has && containsToken(v, scalarString(f.Value))
+	case "NOT_CONTAINS_TOKEN":
+		return !has || !containsToken(v, scalarString(f.Value))
+	case "NEQ":
+		if !has {
+			return true
+		}
+		c, ok := compare(def, v, scalarString(f.Value))
+		return !ok || c != 0
+	}
+	if !has {
+		return false
+	}
+	c, ok := compare(def, v, scalarString(f.Value))
+	if !ok {
+		return false
+	}
+	switch f.Operator {
+	case "EQ":
+		return c == 0
+	case "LT":
+		return c < 0
+	case "LTE":
+		return c <= 0
+	case "GT":
+		return c > 0
+	case "GTE":
+		return c >= 0
+	case "BETWEEN":
+		hi, ok := compare(def, v, scalarString(f.HighValue))
+		return ok && c >= 0 && hi <= 0
+	}
+	return false
+}
+
+type hit struct {
+	o       *object
+	props   map[string]string
+	updated time.Time
+}
+
+// search serves POST /crm/v3/objects/{type}/search. It sees records only
+// once their last write is older than the index lag, and then the version
+// indexed (see store.searchable). Archived records drop out. Without a
+// sort, results come in ascending id order, i.e. creation order (HubSpot
+// does not document its default order).
+func (s *Server) search(r *http.Request) result {
+	var req searchRequest
+	if e := decode(r, &req); e != nil {
+		return fail(e)
+	}
+	limit := 10
+	if req.Limit != nil {
+		limit = *req.Limit
+	}
+	if limit < 1 || limit > maxSearchLimit {
+		return fail(badRequest("limit must be between 1 and %d, got %d", maxSearchLimit, limit))
+	}
+	offset, e := parseAfter(req.After)
+	if e != nil {
+		return fail(e)
+	}
+	if offset >= maxSearchResults {
+		return fail(badRequest("The search endpoints are limited to %d total results for any given query; after=%d pages past that", maxSearchResults, offset))
+	}
+	if len(req.Query) > 3000 {
+		return fail(badRequest("query is longer than 3000 characters"))
+	}
+	sorts, e := parseSorts(req.Sorts)
+	if e != nil {
+		return fail(e)
+	}
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tb, e := s.tableFor(r, "type")
+	if e != nil {
+		return fail(e)
+	}
+	if e := tb.validateFilters(req.FilterGroups); e != nil {
+		return fail(e)
+	}
+	for _, so := range sorts {
+		if _, ok := tb.props[so.prop]; !ok {
+			return fail(badRequest("Property \"%s\" does not exist", so.prop))
+		}
+	}
+	query := strings.ToLower(strings.TrimSpace(req.Query))
+	var hits []hit
+	for _, id := range tb.order {
+		o := tb.byID[id]
+		props, updated, visible := s.st.searchable(o, now)
+		if !visible {
+			continue
+		}
+		if !tb.matchGroups(req.FilterGroups, o, props, updated) {
+			continue
+		}
+		if query != "" && !tb.matchQuery(query, props) {
+			continue
+		}
+		hits = append(hits, hit{o: o, props: props, updated: updated})
+	}
+	if len(sorts) > 0 {
+		so := sorts[0]
+		def := tb.props[so.prop]
+		sort.SliceStable(hits, func(i, j int) bool {
+			a, aok := tb.hitValue(hits[i], so.prop)
+			b, bok := tb.hitValue(hits[j], so.prop)
+			if !aok || !bok {
+				return aok && !bok // unset values last
+			}
+			c, _ := compare(def, a, b)
+			if so.desc {
+				return c > 0
+			}
+			return c < 0
+		})
+	}
+	total := len(hits)
+	res := collectionResponse{Total: &total, Results: []publicObject{}}
+	want := req.Properties
+	if len(want) == 0 {
+		want = nil
+	}
+	end := min(offset+limit, len(hits))
+	for i := offset; i < end; i++ {
+		h := hits[i]
+		view := *h.o
+		view.props, view.updated, view.archived, view.assoc = h.props, h.updated, false, nil
+		res.Results = append(res.Results, tb.render(&view, want, false, nil))
+	}
+	if end < len(hits) {
+		// Offered even at 10,000: the next request gets the 400, as HubSpot's.
+		res.Paging = &paging{Next: nextPage{After: strconv.Itoa(end)}}
+	}
+	return respond(http.StatusOK, res)
+}
+
+func (tb *table) hitValue(h hit, prop string) (string, bool) {
+	if v, ok := tb.systemValue(h.o, h.updated, prop); ok {
+		return v, true
+	}
+	v, ok := h.props[prop]
+	return v, ok
+}
+
+func (tb *table) matchGroups(groups []filterGroup, o *object, props map[string]string, updated time.Time) bool {
+	if len(groups) == 0 {
+		return true
+	}
+	for gi := range groups {
+		all := true
+		for fi := range groups[gi].Filters {
+			if !tb.matchFilter(&groups[gi].Filters[fi], o, props, updated) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// matchQuery is the free-text "query": every word must start a token of
+// one of the type's searchable properties.
+func (tb *table) matchQuery(query string, props map[string]string) bool {
+	for _, w := range strings.Fields(query) {
+		found := false
+		for _, p := range tb.typ.searchable {
+			v, ok := props[p]
+			if !ok {
+				continue
+			}
+			lv := strings.ToLower(v)
+			if strings.HasPrefix(lv, w) {
+				found = true
+				break
+			}
+			for _, t := range tokens(v) {
+				if strings.HasPrefix(t, w) {
+					found = true
+					break
+				}
+			}
+			if found {
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
