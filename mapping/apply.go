@@ -91,14 +91,15 @@ type state struct {
 	prevN    int
 
 	keyBuf  []byte
+	tsBuf   [32]byte
 	bodyBuf bytes.Buffer
 	outBuf  strings.Builder
 	data    map[string]string // template data, refilled per record
-	phones  map[string]phoneResult
+	phones  map[phoneKey]phoneResult
 }
 
 func newState() *state {
-	return &state{data: map[string]string{}, phones: map[string]phoneResult{}}
+	return &state{data: map[string]string{}, phones: map[phoneKey]phoneResult{}}
 }
 
 // plan maps slots to record value indexes for one header.
@@ -203,7 +204,7 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 	if note != "" {
 		res.Notes = append(res.Notes, note)
 	}
-	props["hs_timestamp"] = ts.UTC().Format("2006-01-02T15:04:05.000Z")
+	props["hs_timestamp"] = string(appendHubSpotTime(m.st.tsBuf[:0], ts))
 	props["hs_communication_logged_from"] = "CRM"
 
 	// body
@@ -235,7 +236,7 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 				return rowErr("owner_id", "%q is not an e-mail address (owner_id.lookup is owner_email)", v)
 			}
 			res.OwnerEmail = strings.ToLower(v)
-		case !digits.MatchString(v):
+		case !isDigits(v):
 			return rowErr("owner_id", "%q is not an owner id (want digits, or set lookup: owner_email)", v)
 		default:
 			props["hubspot_owner_id"] = v
@@ -253,6 +254,9 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 		}
 	}
 
+	if len(m.assocs) > 0 {
+		res.Targets = make([]Target, 0, len(m.assocs))
+	}
 	for i := range m.assocs {
 		a := &m.assocs[i]
 		raw, ok := p.get(rec, a.slot)
@@ -488,12 +492,28 @@ func resolveLocal(wall time.Time, raw string, loc *time.Location, zone, ambiguou
 	return t, "", nil
 }
 
+// sameWall reports whether instant t, in its location, shows the wall
+// clock that wall (a UTC time) holds, to the second.
 func sameWall(t, wall time.Time) bool {
+	_, off := t.Zone()
+	return t.Unix()+int64(off) == wall.Unix()
+}
+
+// appendHubSpotTime appends t as 2006-01-02T15:04:05.000Z in UTC. It is
+// time.AppendFormat for one fixed layout, at a fraction of the cost.
+func appendHubSpotTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	y2, mo2, d2 := wall.Date()
-	h2, mi2, s2 := wall.Clock()
-	return y == y2 && mo == mo2 && d == d2 && h == h2 && mi == mi2 && s == s2
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return b
 }
 
 // textToHTML escapes text for HubSpot's HTML body and keeps line breaks as <br>.
@@ -542,7 +562,7 @@ func (m *Mapping) target(a *assocSpec, raw string) Target {
 	t := Target{ObjectType: a.to, By: a.by, Raw: raw, OnMissing: a.onMissing}
 	switch a.by {
 	case "id":
-		if digits.MatchString(raw) {
+		if isDigits(raw) {
 			t.Value = raw
 		} else {
 			t.Reason = fmt.Sprintf("%q is not a record id (want digits)", raw)
@@ -570,11 +590,13 @@ func (m *Mapping) target(a *assocSpec, raw string) Target {
 
 type phoneResult struct{ e164, reason string }
 
+type phoneKey struct{ raw, region string }
+
 // phone normalises with a small per-state cache: chat logs repeat the same
 // few counterparts, and libphonenumber parsing costs microseconds.
 func (m *Mapping) phone(raw, region string) phoneResult {
 	st := m.st
-	k := region + "\x00" + raw
+	k := phoneKey{raw, region}
 	if r, ok := st.phones[k]; ok {
 		return r
 	}

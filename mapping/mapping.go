@@ -784,8 +784,6 @@ func (d *decoder) body(c *config, n ast.Node) error {
 	return nil
 }
 
-var digits = regexp.MustCompile(`^[0-9]+$`)
-
 func (d *decoder) owner(c *config, n ast.Node) error {
 	const where = "communication.owner_id"
 	if !isMapping(n) {
@@ -793,7 +791,7 @@ func (d *decoder) owner(c *config, n ast.Node) error {
 		if err != nil {
 			return err
 		}
-		if !digits.MatchString(v) {
+		if !isDigits(v) {
 			return d.errf(n, "%s: %q is not an owner id (want digits, or {column: …, lookup: owner_email})", where, v)
 		}
 		c.owner = ownerSpec{valueSpec: valueSpec{set: true, isConst: true, constant: v, slot: -1}}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -558,5 +559,20 @@ func TestPlanCache(t *testing.T) {
 	r5 := m.Apply(&source.Record{File: "a", Line: 4})
 	if r5.Err == nil {
 		t.Errorf("record without fields should be invalid")
+	}
+}
+
+func TestAppendHubSpotTime(t *testing.T) {
+	for _, ts := range []time.Time{
+		time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -3600)),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(-1, 0),
+	} {
+		want := ts.UTC().Format("2006-01-02T15:04:05.000Z")
+		if got := string(appendHubSpotTime(nil, ts)); got != want {
+			t.Errorf("appendHubSpotTime(%v) = %s, want %s", ts, got, want)
+		}
 	}
 }

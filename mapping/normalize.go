@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
@@ -58,14 +59,17 @@ func NormalizePhone(raw, region string) (string, error) {
 		}
 		return "", fmt.Errorf("%q is not a phone number (%v)", raw, err)
 	}
+	// Mexico: WhatsApp keeps the legacy mobile "1" (+52 1 55 …), which
+	// libphonenumber calls impossible; both spellings mean +52 55 ….
+	if nsn := strconv.FormatUint(num.GetNationalNumber(), 10); num.GetCountryCode() == 52 && len(nsn) == 11 && nsn[0] == '1' {
+		if n2, err := phonenumbers.Parse("+52"+nsn[1:], ""); err == nil {
+			num = n2
+		}
+	}
 	if !phonenumbers.IsPossibleNumber(num) {
 		return "", fmt.Errorf("%q is not a possible phone number (short code or wrong length)", raw)
 	}
-	e := phonenumbers.Format(num, phonenumbers.E164)
-	if strings.HasPrefix(e, "+521") && len(e) == 14 {
-		e = "+52" + e[4:]
-	}
-	return e, nil
+	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
 func isDigits(s string) bool {
