@@ -1,0 +1,179 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func searchBody(groups ...[]map[string]any) map[string]any {
+	var fg []any
+	for _, g := range groups {
+		fg = append(fg, map[string]any{"filters": g})
+	}
+	return map[string]any{"filterGroups": fg, "properties": []string{"hs_communication_body"}, "limit": 100}
+}
+
+func f(prop, op string, v ...any) map[string]any {
+	m := map[string]any{"propertyName": prop, "operator": op}
+	switch {
+	case op == "IN" || op == "NOT_IN":
+		m["values"] = v
+	case op == "BETWEEN":
+		m["value"], m["highValue"] = v[0], v[1]
+	case len(v) > 0:
+		m["value"] = v[0]
+	}
+	return m
+}
+
+func bodies(r reply) []string {
+	out := []string{}
+	for _, res := range r.get("results").([]any) {
+		out = append(out, fmt.Sprint(jpath(res, "properties.hs_communication_body")))
+	}
+	return out
+}
+
+func TestSearchFilters(t *testing.T) {
+	h := start(t, Options{})
+	var in []map[string]any
+	for i, ch := range []string{"WHATS_APP", "SMS", "LINKEDIN_MESSAGE", "WHATS_APP"} {
+		in = append(in, comm(fmt.Sprintf("body %d hello-world", i), "hs_communication_channel_type", ch,
+			"hs_timestamp", fmt.Sprint(time.Date(2024, 5, 1+i, 10, 0, 0, 0, time.UTC).UnixMilli())))
+	}
+	in[2]["properties"].(map[string]any)["hubspot_owner_id"] = "75000001"
+	h.must(201, "POST", "/crm/v3/objects/communications/batch/create", map[string]any{"inputs": in})
+	tests := []struct {
+		name string
+		body map[string]any
+		want []string
+	}{
+		{"EQ enum, case-insensitive", searchBody([]map[string]any{f("hs_communication_channel_type", "EQ", "whats_app")}), []string{"body 0 hello-world", "body 3 hello-world"}},
+		{"NEQ", searchBody([]map[string]any{f("hs_communication_channel_type", "NEQ", "WHATS_APP")}), []string{"body 1 hello-world", "body 2 hello-world"}},
+		{"IN", searchBody([]map[string]any{f("hs_communication_channel_type", "IN", "SMS", "LINKEDIN_MESSAGE")}), []string{"body 1 hello-world", "body 2 hello-world"}},
+		{"NOT_IN", searchBody([]map[string]any{f("hs_communication_channel_type", "NOT_IN", "SMS", "LINKEDIN_MESSAGE")}), []string{"body 0 hello-world", "body 3 hello-world"}},
+		{"BETWEEN epoch ms", searchBody([]map[string]any{f("hs_timestamp", "BETWEEN", "1714644000000", "1714730400000")}), []string{"body 1 hello-world", "body 2 hello-world"}},
+		{"GTE ISO", searchBody([]map[string]any{f("hs_timestamp", "GTE", "2024-05-03T10:00:00Z")}), []string{"body 2 hello-world", "body 3 hello-world"}},
+		{"LT number value", searchBody([]map[string]any{f("hs_timestamp", "LT", 1714644000000)}), []string{"body 0 hello-world"}},
+		{"HAS_PROPERTY", searchBody([]map[string]any{f("hubspot_owner_id", "HAS_PROPERTY")}), []string{"body 2 hello-world"}},
+		{"NOT_HAS_PROPERTY", searchBody([]map[string]any{f("hubspot_owner_id", "NOT_HAS_PROPERTY")}), []string{"body 0 hello-world", "body 1 hello-world", "body 3 hello-world"}},
+		{"CONTAINS_TOKEN", searchBody([]map[string]any{f("hs_communication_body", "CONTAINS_TOKEN", "3")}), []string{"body 3 hello-world"}},
+		{"CONTAINS_TOKEN wildcard", searchBody([]map[string]any{f("hs_communication_body", "CONTAINS_TOKEN", "hel*")}), []string{"body 0 hello-world", "body 1 hello-world", "body 2 hello-world", "body 3 hello-world"}},
+		{"groups OR, filters AND", searchBody(
+			[]map[string]any{f("hs_communication_channel_type", "EQ", "SMS")},
+			[]map[string]any{f("hs_communication_channel_type", "EQ", "WHATS_APP"), f("hs_timestamp", "GT", "2024-05-02T00:00:00Z")}),
+			[]string{"body 1 hello-world", "body 3 hello-world"}},
+		{"sort descending", func() map[string]any {
+			b := searchBody()
+			b["sorts"] = []any{map[string]any{"propertyName": "hs_timestamp", "direction": "DESCENDING"}}
+			return b
+		}(), []string{"body 3 hello-world", "body 2 hello-world", "body 1 hello-world", "body 0 hello-world"}},
+		{"sort as string", func() map[string]any {
+			b := searchBody()
+			b["sorts"] = []any{"-hs_timestamp"}
+			b["limit"] = 1
+			return b
+		}(), []string{"body 3 hello-world"}},
+		{"query", map[string]any{"query": "body 2", "properties": []string{"hs_communication_body"}}, []string{"body 2 hello-world"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.must(200, "POST", "/crm/v3/objects/communications/search", tt.body)
+			if diff := cmp.Diff(tt.want, bodies(r)); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+			if r.header.Get("X-HubSpot-RateLimit-Max") != "" {
+				t.Error("search response carries rate-limit headers")
+			}
+		})
+	}
+}
+
+func TestSearchLimitsAndPaging(t *testing.T) {
+	h := start(t, Options{})
+	var in []map[string]any
+	for i := range 30 {
+		in = append(in, comm(fmt.Sprint("m", i)))
+	}
+	h.must(201, "POST", "/crm/v3/objects/communications/batch/create", map[string]any{"inputs": in})
+	many := func(n int) []map[string]any {
+		var fs []map[string]any
+		for range n {
+			fs = append(fs, f("hs_communication_body", "HAS_PROPERTY"))
+		}
+		return fs
+	}
+	bad := []struct {
+		name string
+		body map[string]any
+		msg  string
+	}{
+		{"limit 201", map[string]any{"limit": 201}, "limit must be between 1 and 200"},
+		{"after 10000", map[string]any{"after": "10000"}, "10000 total results"},
+		{"6 groups", searchBody(many(1), many(1), many(1), many(1), many(1), many(1)), "Too many filter groups"},
+		{"7 filters in a group", searchBody(many(7)), "Too many filters in filter group"},
+		{"19 filters", searchBody(many(5), many(5), many(5), many(4)), "Too many filters: 19"},
+		{"HAS_PROPERTY with value", searchBody([]map[string]any{{"propertyName": "hs_timestamp", "operator": "HAS_PROPERTY", "value": "x"}}), "does not take a value"},
+		{"unknown operator", searchBody([]map[string]any{f("hs_timestamp", "LIKE", "x")}), "Invalid operator"},
+		{"unknown property", searchBody([]map[string]any{f("nope", "EQ", "x")}), "does not exist"},
+		{"101 IN values", searchBody([]map[string]any{{"propertyName": "hs_communication_body", "operator": "IN", "values": make([]string, 101)}}), "at most 100 values"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.must(400, "POST", "/crm/v3/objects/communications/search", tt.body)
+			if !strings.Contains(r.str("message"), tt.msg) || r.str("category") != "VALIDATION_ERROR" {
+				t.Errorf("body %s lacks %q", r.raw, tt.msg)
+			}
+		})
+	}
+	var got []string
+	after := "0"
+	for after != "" {
+		r := h.must(200, "POST", "/crm/v3/objects/communications/search", map[string]any{"limit": 12, "after": after, "properties": []string{"hs_communication_body"}})
+		if r.get("total") != float64(30) {
+			t.Fatalf("total = %v", r.get("total"))
+		}
+		got = append(got, bodies(r)...)
+		after = r.str("paging.next.after")
+	}
+	if len(got) != 30 || got[0] != "m0" || got[29] != "m29" {
+		t.Errorf("paged %d results: %v", len(got), got)
+	}
+}
+
+func TestSearchIndexLag(t *testing.T) {
+	c := newClock()
+	h := start(t, Options{Now: c.Now, SearchLag: time.Second})
+	byKey := searchBody([]map[string]any{f("hs_communication_body", "EQ", "first")})
+	id := h.must(201, "POST", "/crm/v3/objects/communications", comm("first")).str("id")
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", byKey)); len(got) != 0 {
+		t.Errorf("new record visible to search at once: %v", got)
+	}
+	h.must(200, "GET", "/crm/v3/objects/communications/"+id, nil) // get sees it at once
+	c.Add(time.Second)
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", byKey)); len(got) != 1 {
+		t.Errorf("record not visible after the lag: %v", got)
+	}
+	h.must(200, "PATCH", "/crm/v3/objects/communications/"+id, map[string]any{"properties": map[string]any{"hs_communication_body": "second"}})
+	c.Add(500 * time.Millisecond)
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", byKey)); len(got) != 1 || got[0] != "first" {
+		t.Errorf("inside the lag search should see the old version, got %v", got)
+	}
+	c.Add(500 * time.Millisecond)
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", byKey)); len(got) != 0 {
+		t.Errorf("old version still visible after the lag: %v", got)
+	}
+	h.must(204, "DELETE", "/crm/v3/objects/communications/"+id, nil)
+	second := searchBody([]map[string]any{f("hs_communication_body", "EQ", "second")})
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", second)); len(got) != 1 {
+		t.Errorf("archive applied to search before the lag: %v", got)
+	}
+	c.Add(time.Second)
+	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", second)); len(got) != 0 {
+		t.Errorf("archived record still found: %v", got)
+	}
+}
