@@ -106,7 +106,9 @@ func newApp(g *globals) *cli.App {
 // commands lists every registered command. A command is registered only
 // once it works.
 func commands(g *globals) []*cli.Command {
-	return []*cli.Command{}
+	return []*cli.Command{
+		newValidateCommand(g),
+	}
 }
 
 // globals holds the flags every command shares, filled before the command runs.
