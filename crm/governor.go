@@ -79,6 +79,7 @@ type governor struct {
 	nextAt time.Time
 
 	searchGap    time.Duration
+	searchBase   time.Duration // searchGap before any search 429
 	searchNextAt time.Time
 	searchPaused time.Time
 
@@ -109,6 +110,7 @@ func newGovernor(o Options) *governor {
 		changed:   make(chan struct{}),
 		searchGap: time.Duration(float64(time.Second) / o.SearchPerSecond),
 	}
+	g.searchBase = g.searchGap
 	if o.TPS > 0 {
 		g.gap = time.Duration(float64(time.Second) / o.TPS)
 	}
@@ -233,6 +235,9 @@ func (g *governor) release(t ticket, h http.Header, ok bool) {
 		}
 		close(g.changed)
 		g.changed = make(chan struct{})
+	}
+	if ok && t.search && g.searchGap > g.searchBase {
+		g.searchGap = max(g.searchBase, g.searchGap*99/100) // recover slowly after a search 429
 	}
 	if ok && g.factor < 1 {
 		g.factor = math.Min(1, g.factor+0.2/float64(max(g.windowMax, 1)))

@@ -301,3 +301,29 @@ func ExampleClient_Budget() {
 	fmt.Println(b.WindowMax, b.Window, b.DailyRemaining)
 	// Output: 100 10s 0
 }
+
+func TestGovernorSlowsAfter429AndRecovers(t *testing.T) {
+	clk := newFakeClock()
+	g := newGovernor(Options{Burst: 190, Window: 10 * time.Second, SearchPerSecond: 4, Clock: clk})
+	before := g.limitLocked()
+	g.rateLimited(false, "TEN_SECONDLY_ROLLING", 0)
+	after := g.limitLocked()
+	if after >= before {
+		t.Fatalf("limit %d after a 429, want below %d", after, before)
+	}
+	tk, err := g.acquire(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := clk.elapsed(newFakeClock().now); d < 10*time.Second {
+		t.Errorf("first request after a 429 without Retry-After waited %v, want a window", d)
+	}
+	g.release(tk, nil, true)
+	for range 1000 {
+		tk, _ := g.acquire(context.Background(), false)
+		g.release(tk, nil, true)
+	}
+	if got := g.limitLocked(); got != before {
+		t.Errorf("limit %d after 1000 successes, want recovered to %d", got, before)
+	}
+}
