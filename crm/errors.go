@@ -35,6 +35,8 @@ type Error struct {
 	logPII bool
 }
 
+// Error returns "METHOD /path: STATUS CATEGORY: message". CorrelationID is
+// left out to keep the text stable; log the field when reporting to HubSpot.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d", e.Method, e.Path, e.StatusCode)
@@ -46,9 +48,6 @@ func (e *Error) Error() string {
 	}
 	if m := e.message(); m != "" {
 		b.WriteString(": " + m)
-	}
-	if e.CorrelationID != "" {
-		b.WriteString(" [correlationId " + e.CorrelationID + "]")
 	}
 	return b.String()
 }
