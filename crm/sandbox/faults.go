@@ -50,7 +50,7 @@ func ParseFaults(spec string) (Faults, error) {
 			continue
 		}
 		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1 {
+		if err != nil || !(r >= 0 && r <= 1) {
 			return Faults{}, fmt.Errorf("faults %s=%q: want a rate between 0 and 1", k, v)
 		}
 		switch k {

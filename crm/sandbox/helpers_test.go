@@ -33,6 +33,12 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+func newTS(t testing.TB, srv *Server) *httptest.Server {
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 type harness struct {
 	t   testing.TB
 	srv *Server

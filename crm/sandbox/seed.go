@@ -91,9 +91,12 @@ func seedFile(st *store, path string) error {
 var (
 	firstNames = []string{"Ana", "Ben", "Carla", "Dmitri", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Luca", "Maya", "Nils", "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara"}
 	lastNames  = []string{"Silva", "Müller", "Okafor", "Rossi", "Nguyen", "Schmidt", "Garcia", "Tanaka", "Kowalski", "Dubois", "Haddad", "Larsen", "Moreau", "Novak", "Patel"}
-	// phone patterns per country: prefix and national digits count.
-	phonePlans = []struct{ cc, lead string }{
-		{"+49", "151"}, {"+44", "7700"}, {"+1", "415555"}, {"+33", "6"}, {"+34", "6"}, {"+351", "91"}, {"+55", "1199"}, {"+91", "98"},
+	// phone patterns per country: calling code, leading digits, national length.
+	phonePlans = []struct {
+		cc, lead string
+		digits   int // national number length
+	}{
+		{"+49", "151", 11}, {"+44", "7700", 10}, {"+1", "415555", 10}, {"+33", "6", 9}, {"+34", "6", 9}, {"+351", "91", 9}, {"+55", "1199", 11}, {"+91", "98", 10},
 	}
 	companyWords = []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell", "Cyberdyne"}
 )
@@ -125,7 +128,7 @@ func seedSynthetic(st *store, n int, seed int64) {
 			}
 			return b.String()
 		}
-		mobile := plan.cc + plan.lead + digits(10-len(plan.lead))
+		mobile := plan.cc + plan.lead + digits(plan.digits-len(plan.lead))
 		in := map[string]flexString{
 			"firstname":                {s: first},
 			"lastname":                 {s: last},
@@ -135,7 +138,7 @@ func seedSynthetic(st *store, n int, seed int64) {
 			"hs_linkedin_url":          {s: fmt.Sprintf("https://www.linkedin.com/in/%s-%s-%d", strings.ToLower(first), asciiLower(last), i+1)},
 		}
 		if rng.IntN(2) == 0 {
-			in["phone"] = flexString{s: plan.cc + plan.lead + digits(10-len(plan.lead))}
+			in["phone"] = flexString{s: plan.cc + plan.lead + digits(plan.digits-len(plan.lead))}
 		}
 		comp := comps[i%len(comps)]
 		in["company"] = flexString{s: comp.props["name"]}
