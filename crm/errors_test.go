@@ -174,6 +174,13 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tt.name, b, tt.want)
 		}
 	}
+	var al AssociationLabels
+	if err := json.Unmarshal([]byte(`{"fromObjectTypeId":"0-18","fromObjectId":46372551411,"toObjectTypeId":"0-1","toObjectId":"101","labels":[]}`), &al); err != nil {
+		t.Fatal(err)
+	}
+	if al.FromObjectID != "46372551411" || al.ToObjectID != "101" {
+		t.Errorf("AssociationLabels = %+v", al)
+	}
 	var sr SearchResult
 	if err := json.Unmarshal([]byte(`{"total":431,"results":[{"id":"9","properties":{}}],"paging":{"next":{"after":"200"}}}`), &sr); err != nil {
 		t.Fatal(err)

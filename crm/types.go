@@ -376,3 +376,41 @@ type Owner struct {
 	UserID    int    `json:"userId"`
 	Archived  bool   `json:"archived"`
 }
+
+// UnmarshalJSON accepts object ids as strings (HubSpot's spec) or as
+// numbers (some v4 association responses and emulators send int64s).
+func (a *AssociationLabels) UnmarshalJSON(b []byte) error {
+	var w struct {
+		FromObjectTypeID string   `json:"fromObjectTypeId"`
+		FromObjectID     flexID   `json:"fromObjectId"`
+		ToObjectTypeID   string   `json:"toObjectTypeId"`
+		ToObjectID       flexID   `json:"toObjectId"`
+		Labels           []string `json:"labels"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*a = AssociationLabels{FromObjectTypeID: w.FromObjectTypeID, FromObjectID: string(w.FromObjectID),
+		ToObjectTypeID: w.ToObjectTypeID, ToObjectID: string(w.ToObjectID), Labels: w.Labels}
+	return nil
+}
+
+// flexID decodes a JSON string or number into its decimal text.
+type flexID string
+
+func (f *flexID) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexID(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*f = flexID(n.String())
+	return nil
+}
