@@ -108,6 +108,7 @@ func newApp(g *globals) *cli.App {
 func commands(g *globals) []*cli.Command {
 	return []*cli.Command{
 		newValidateCommand(g),
+		newSandboxCommand(g),
 	}
 }
 
