@@ -1,0 +1,109 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkBatchCreate measures batch create throughput over HTTP with
+// limits off: one op is one batch request of size inputs.
+func BenchmarkBatchCreate(b *testing.B) {
+	for _, size := range []int{10, 100} {
+		for _, persist := range []bool{false, true} {
+			b.Run(fmt.Sprintf("inputs=%d/persist=%v", size, persist), func(b *testing.B) {
+				opts := Options{}
+				if persist {
+					opts.StateDir = b.TempDir()
+				}
+				srv, err := New(opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer srv.Close()
+				ts := httptest.NewServer(srv.Handler())
+				defer ts.Close()
+				client := ts.Client()
+				client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+				var in []map[string]any
+				for i := range size {
+					c := comm(fmt.Sprintf("benchmark message body number %d with some text", i))
+					c["objectWriteTraceId"] = fmt.Sprint(i)
+					in = append(in, c)
+				}
+				body, _ := json.Marshal(map[string]any{"inputs": in})
+				b.SetParallelism(4)
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						resp, err := client.Post(ts.URL+"/crm/v3/objects/communications/batch/create", "application/json", bytes.NewReader(body))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 201 {
+							b.Errorf("status %d", resp.StatusCode)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+var million = flag.Bool("million", false, "run TestMillionCommunications (about 15 s, 600 MB)")
+
+// TestMillionCommunications checks that a million records fit and stay
+// searchable. Opt in with -million: it is too slow under -race.
+func TestMillionCommunications(t *testing.T) {
+	if !*million {
+		t.Skip("opt in with -million")
+	}
+	srv, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tb := srv.st.table("communications")
+	for i := range 1_000_000 {
+		in := map[string]flexString{
+			"hs_communication_channel_type": {s: "WHATS_APP"}, "hs_communication_logged_from": {s: "CRM"},
+			"hs_communication_body": {s: fmt.Sprintf("message %d: see you tomorrow at ten", i)},
+			"hs_timestamp":          {s: fmt.Sprint(1714557600000 + int64(i)*1000)},
+		}
+		props, probs := tb.validateWrite(in, true)
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		srv.st.create(tb, props)
+		srv.st.pending = srv.st.pending[:0]
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perRecord := float64(after.HeapAlloc-before.HeapAlloc) / 1e6
+	t.Logf("heap per record: %.0f bytes (%.0f MB total)", perRecord, float64(after.HeapAlloc-before.HeapAlloc)/1e6)
+	if perRecord > 2000 {
+		t.Errorf("%.0f bytes per record is too much for a million", perRecord)
+	}
+	h := &harness{t: t, srv: srv, ts: newTS(t, srv)}
+	r := h.must(200, "POST", "/crm/v3/objects/communications/search", map[string]any{"filterGroups": []any{map[string]any{"filters": []any{
+		map[string]any{"propertyName": "hs_communication_body", "operator": "EQ", "value": "message 999999: see you tomorrow at ten"}}}}})
+	if r.get("total") != float64(1) {
+		t.Errorf("search over a million: %s", r.raw)
+	}
+}
