@@ -76,6 +76,10 @@ type ImportOptions struct {
 	Progress func(Summary)
 	Now      func() time.Time
 	RunID    string
+	// Command is the command line that started the run, for the run log.
+	Command []string
+	// SampleEvery is the run log's sampling interval (default 1s).
+	SampleEvery time.Duration
 }
 
 // MaxErrors is the --max-errors threshold: a count, or a percentage of the
@@ -118,38 +122,38 @@ func (m MaxErrors) exceeded(errs, rows int64) bool {
 // Summary is what a run did. It is printed at the end and, with --json,
 // written to stdout.
 type Summary struct {
-	RunID            string  `json:"run_id"`
-	Ledger           string  `json:"ledger"`
-	Plan             bool    `json:"plan,omitempty"`
-	Rows             int64   `json:"rows"`
-	Created          int64   `json:"created"`
-	Planned          int64   `json:"planned,omitempty"`
-	AlreadyDone      int64   `json:"already_done"`
-	Reconciled       int64   `json:"reconciled"`
-	Skipped          int64   `json:"skipped"`
-	Duplicates       int64   `json:"duplicates"`
-	Failed           int64   `json:"failed"`
-	PreviouslyFailed int64   `json:"previously_failed"`
-	Invalid          int64   `json:"invalid"`
-	Unresolved       int64   `json:"unresolved"`
-	InDoubt          int64   `json:"in_doubt"`
-	NotSent          int64   `json:"not_sent"`
-	DuplicatesFound  int64   `json:"duplicates_found_in_hubspot"`
-	Batches          int64   `json:"batches"`
-	Requests         int64   `json:"requests"`
-	RateLimited      int64   `json:"rate_limited"`
-	Retries          int64   `json:"retries"`
-	ElapsedSeconds   float64 `json:"elapsed_seconds"`
-	RecordsPerSecond float64 `json:"records_per_second"`
-	Stopped          string  `json:"stopped,omitempty"`
-	InputBytes       int64   `json:"input_bytes"`
-	BytesRead        int64   `json:"bytes_read"`
+	RunID            string   `json:"run_id"`
+	Ledger           string   `json:"ledger"`
+	Plan             bool     `json:"plan,omitempty"`
+	Rows             int64    `json:"rows"`
+	Created          int64    `json:"created"`
+	Planned          int64    `json:"planned,omitempty"`
+	AlreadyDone      int64    `json:"already_done"`
+	Reconciled       int64    `json:"reconciled"`
+	Skipped          int64    `json:"skipped"`
+	Duplicates       int64    `json:"duplicates"`
+	Failed           int64    `json:"failed"`
+	PreviouslyFailed int64    `json:"previously_failed"`
+	Invalid          int64    `json:"invalid"`
+	Unresolved       int64    `json:"unresolved"`
+	InDoubt          int64    `json:"in_doubt"`
+	NotSent          int64    `json:"not_sent"`
+	DuplicatesFound  int64    `json:"duplicates_found_in_hubspot"`
+	Batches          int64    `json:"batches"`
+	Requests         int64    `json:"requests"`
+	RateLimited      int64    `json:"rate_limited"`
+	Retries          int64    `json:"retries"`
+	ElapsedSeconds   float64  `json:"elapsed_seconds"`
+	RecordsPerSecond float64  `json:"records_per_second"`
+	Stopped          string   `json:"stopped,omitempty"`
+	InputBytes       int64    `json:"input_bytes"`
+	BytesRead        int64    `json:"bytes_read"`
 	Warnings         []string `json:"warnings,omitempty"`
 }
 
 // counters are the run's live numbers, updated from many goroutines.
 type counters struct {
-	rows, created, planned, alreadyDone, reconciled, skipped, duplicates  atomic.Int64
+	rows, created, planned, alreadyDone, reconciled, skipped, duplicates      atomic.Int64
 	failed, previouslyFailed, invalid, unresolved, inDoubt, notSent, dupFound atomic.Int64
 	batches, inputBytes, bytesRead                                            atomic.Int64
 }
@@ -249,6 +253,7 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 		imp.log.Warn(w)
 	}
 
+	smp := startSampler(o.SampleEvery, imp.sample)
 	err = imp.stream(ctx)
 	imp.mu.Lock()
 	if err == nil && imp.fatal != nil {
@@ -262,10 +267,42 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 		err = cerr
 	}
 	sum := imp.finish(warnings)
-	if err != nil {
-		return sum, err
+	if err == nil {
+		err = outcomeError(sum)
 	}
-	return sum, outcomeError(sum)
+	if lerr := imp.writeRunRecord(sum, smp.finish(imp.sample), err); lerr != nil {
+		imp.log.Warn("could not write the run log", "error", lerr)
+	}
+	return sum, err
+}
+
+func (imp *importer) sample() Sample {
+	st := imp.o.API.Stats()
+	return Sample{
+		Seconds: imp.o.Now().Sub(imp.start).Seconds(),
+		Rows:    imp.c.rows.Load(), Created: imp.c.created.Load(),
+		Failed:   imp.c.failed.Load() + imp.c.invalid.Load() + imp.c.unresolved.Load(),
+		Requests: st.Requests, RateLimited: st.RateLimited, Retries: st.Retries,
+	}
+}
+
+func (imp *importer) writeRunRecord(sum *Summary, samples []Sample, err error) error {
+	op := "import"
+	path := RunLogPath(imp.o.Ledger)
+	if imp.o.Plan {
+		op, path = "plan", RunLogPath(planLedgerPath(imp.o.Ledger))
+	}
+	b := imp.o.API.Budget()
+	rec := RunRecord{
+		RunID: imp.runID, Operation: op, Command: imp.o.Command,
+		StartedAt: imp.start.UTC(), FinishedAt: imp.o.Now().UTC(),
+		Outcome: outcomeName(err), Summary: sum, Samples: samples,
+		WindowMax: b.WindowMax, WindowMillis: b.Window.Milliseconds(),
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return appendRunRecord(path, rec)
 }
 
 func (o *ImportOptions) defaults() error {
@@ -301,6 +338,9 @@ func (o *ImportOptions) defaults() error {
 	}
 	if o.MaxHeldInDoubt == 0 {
 		o.MaxHeldInDoubt = 10000
+	}
+	if o.SampleEvery == 0 {
+		o.SampleEvery = time.Second
 	}
 	if o.RunID == "" {
 		o.RunID = o.Now().UTC().Format("20060102T150405.000Z")
@@ -475,8 +515,10 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	if known && e.state&seenThisRun != 0 {
 		imp.mu.Unlock()
 		imp.c.duplicates.Add(1)
-		ev.State, ev.Category = StateSkipped, "DUPLICATE_KEY"
-		ev.Message = "duplicate of " + imp.keys.pos(e)
+		// The key column stays empty: the key's state belongs to the
+		// earlier row, and a ledger reader must not mistake this event for it.
+		ev.Key, ev.State, ev.Category = "", StateSkipped, "DUPLICATE_KEY"
+		ev.Message = "duplicate of " + imp.keys.pos(e) + " (key " + res.Key + ")"
 		imp.append(ev)
 		return pendingRow{}, false
 	}
@@ -499,16 +541,33 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 		}
 	}
 
-	assoc, why := imp.resolve(res.Targets)
+	assoc, why, fail := imp.resolve(res.Targets)
+	if why == "" && res.OwnerEmail != "" {
+		if _, ok := imp.ix.ResolveOwner(res.OwnerEmail); !ok {
+			why = "no HubSpot owner with e-mail " + imp.redact(res.OwnerEmail)
+		}
+	}
 	if why != "" {
-		imp.c.unresolved.Add(1)
-		ev.State, ev.Category, ev.Message = StateUnresolved, "UNRESOLVED_ASSOCIATION", why
+		// The key stays unsettled, so a later run (after the contact or
+		// owner exists) creates the row.
+		imp.setState(id, kOther)
+		if fail {
+			imp.c.failed.Add(1)
+			ev.State = StateFailed
+		} else {
+			imp.c.unresolved.Add(1)
+			ev.State = StateUnresolved
+		}
+		ev.Category, ev.Message = "UNRESOLVED_ASSOCIATION", why
 		imp.append(ev)
 		return pendingRow{}, false
 	}
-	props := make(map[string]string, len(res.Properties)+1)
+	props := make(map[string]string, len(res.Properties)+2)
 	for k, v := range res.Properties {
 		props[k] = v
+	}
+	if res.OwnerEmail != "" {
+		props["hubspot_owner_id"], _ = imp.ix.ResolveOwner(res.OwnerEmail)
 	}
 	props[KeyProperty] = res.Key
 	return pendingRow{
@@ -522,29 +581,34 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 const seenThisRun uint8 = 0x80
 
 // resolve turns association targets into inline associations. Any target
-// that matches no record or several leaves the row unresolved: commlog
-// never guesses and never creates a communication without its association.
-func (imp *importer) resolve(targets []mapping.Target) ([]crm.AssociationInput, string) {
+// that matches no record or several leaves the row unresolved (fail: the
+// target's on_missing is "fail"): commlog never guesses and never creates
+// a communication without its association.
+func (imp *importer) resolve(targets []mapping.Target) (assoc []crm.AssociationInput, why string, fail bool) {
 	out := make([]crm.AssociationInput, 0, len(targets))
 	for _, t := range targets {
-		ids := imp.ix.Resolve(t)
-		switch len(ids) {
-		case 1:
-		case 0:
-			return nil, fmt.Sprintf("no %s with %s %s", t.ObjectType, t.By, imp.redact(t.Value))
-		default:
-			return nil, fmt.Sprintf("%d %s match %s %s", len(ids), t.ObjectType, t.By, imp.redact(t.Value))
+		var ids []string
+		if t.Reason == "" {
+			ids = imp.ix.Resolve(t)
+		}
+		switch {
+		case t.Reason != "":
+			return nil, fmt.Sprintf("%s by %s: %s", t.ObjectType, t.By, t.Reason), t.OnMissing == "fail"
+		case len(ids) == 0:
+			return nil, fmt.Sprintf("no %s with %s %s", t.ObjectType, t.By, imp.redact(t.Value)), t.OnMissing == "fail"
+		case len(ids) > 1:
+			return nil, fmt.Sprintf("%d %s match %s %s", len(ids), t.ObjectType, t.By, imp.redact(t.Value)), t.OnMissing == "fail"
 		}
 		typeID, ok := crm.DefaultAssociationTypeID(crm.Communications, t.ObjectType)
 		if !ok {
-			return nil, fmt.Sprintf("no default association from communications to %s", t.ObjectType)
+			return nil, fmt.Sprintf("no default association from communications to %s", t.ObjectType), true
 		}
 		out = append(out, crm.AssociationInput{
 			To:    crm.ObjectID{ID: ids[0]},
-			Types: []crm.AssociationType{{Category: "HUBSPOT_DEFINED", TypeID: typeID}},
+			Types: []crm.AssociationType{{Category: crm.HubSpotDefined, TypeID: typeID}},
 		})
 	}
-	return out, ""
+	return out, "", false
 }
 
 // redact hides phone numbers and e-mail addresses unless --log-pii: the

@@ -99,8 +99,8 @@ type ledgerState struct {
 	// was lost happened before it (or within moments of the crash that cut
 	// the ledger), so reconciliation waits for search to catch up with it.
 	lastEvent time.Time
-	events          int
-	runs            map[string]bool
+	events    int
+	runs      map[string]bool
 }
 
 // loadLedgerState reads a ledger into the key index: a key's state is the
@@ -113,7 +113,9 @@ func loadLedgerState(path string) (*ledgerState, error) {
 		if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil && t.After(st.lastEvent) {
 			st.lastEvent = t
 		}
-		if r.Key == "" || r.Operation == OpPlan {
+		// Skipped and invalid events never settle a key: a skip rule or a
+		// bad row may share its key with a row that was created.
+		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
 			return nil
 		}
 		id := parseKey(r.Key)

@@ -89,7 +89,7 @@ func runImport(ctx context.Context, g *globals, o importOptions) error {
 		Mapping: m, Inputs: o.Inputs, Ledger: o.Ledger, Format: o.Format, Encoding: o.Encoding,
 		Workers: o.Workers, BatchSize: o.BatchSize, Plan: o.Plan, RetryFailed: o.RetryFailed,
 		MaxErrors: maxErrs, MaxDuration: o.MaxDuration, ContactsFile: o.ContactsFile,
-		SearchSettle: o.SearchSettle, API: client, Logger: g.logger, LogPII: g.logPII,
+		SearchSettle: o.SearchSettle, API: client, Logger: g.logger, LogPII: g.logPII, Command: g.args,
 		Progress: func(s batch.Summary) {
 			if b.pb != nil && s.InputBytes > 0 {
 				b.pb.ChangeMax64(s.InputBytes)

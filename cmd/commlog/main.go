@@ -66,7 +66,7 @@ func interruptContext(parent context.Context, stderr io.Writer) (context.Context
 
 // run executes commlog with args and returns the exit code.
 func run(ctx context.Context, e *env, args []string) int {
-	g := &globals{env: e}
+	g := &globals{env: e, args: args}
 	app := newApp(g)
 	err := app.RunContext(ctx, args)
 	if err != nil {
@@ -107,14 +107,17 @@ func newApp(g *globals) *cli.App {
 // once it works.
 func commands(g *globals) []*cli.Command {
 	return []*cli.Command{
+		newImportCommand(g),
 		newValidateCommand(g),
 		newSandboxCommand(g),
+		newReportCommand(g),
 	}
 }
 
 // globals holds the flags every command shares, filled before the command runs.
 type globals struct {
 	env        *env
+	args       []string // the command line, recorded in run logs (it never holds the token)
 	baseURL    string
 	tokenFile  string
 	sandbox    bool

@@ -1,0 +1,353 @@
+package main
+
+// The chaos suite runs the real binary against a real sandbox process and
+// does its worst: kill -9 of the import at random moments, injected faults
+// (5xx, 429, resets, commit-then-drop) and sandbox restarts mid-run. After
+// each trial it counts the communications in the sandbox: every row must be
+// there exactly once. `make test` runs 2 trials of each scenario;
+// `make chaos` runs 20 (COMMLOG_CHAOS_TRIALS).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const chaosToken = "chaos-token"
+
+// chaosBinary builds commlog once per test binary run.
+func chaosBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "commlog")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("building commlog: %v", err)
+	}
+	return bin
+}
+
+func chaosTrials(t *testing.T) int {
+	n := 2
+	if s := os.Getenv("COMMLOG_CHAOS_TRIALS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			t.Fatalf("COMMLOG_CHAOS_TRIALS=%q", s)
+		}
+		n = v
+	}
+	if testing.Short() {
+		t.Skip("chaos suite skipped in -short mode")
+	}
+	return n
+}
+
+func chaosRows() int {
+	if s := os.Getenv("COMMLOG_CHAOS_ROWS"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 20000
+}
+
+// sandboxProc is a `commlog sandbox` process on a fixed port, so that it
+// can be restarted where the import expects it.
+type sandboxProc struct {
+	t     *testing.T
+	bin   string
+	addr  string
+	state string
+	args  []string
+	cmd   *exec.Cmd
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (s *sandboxProc) start() {
+	s.t.Helper()
+	args := append([]string{"sandbox", "--addr", s.addr, "--state", s.state, "--token", chaosToken}, s.args...)
+	cmd := exec.Command(s.bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		close(first)
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case line := <-first:
+		if !strings.HasPrefix(line, "listening on http://") {
+			s.t.Fatalf("sandbox's first line: %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		s.t.Fatal("sandbox did not start")
+	}
+	s.cmd = cmd
+}
+
+func (s *sandboxProc) stop(sig syscall.Signal) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(sig)
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+func (s *sandboxProc) url() string { return "http://" + s.addr }
+
+// get reads a sandbox endpoint as JSON.
+func (s *sandboxProc) get(path string, v any) error {
+	req, _ := http.NewRequest("GET", s.url()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+chaosToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// census pages every communication and counts keys: expected, found,
+// duplicated and missing against the input's keys.
+type census struct{ Expected, Found, Duplicated, Missing int }
+
+func (s *sandboxProc) census(t *testing.T, expected int) census {
+	t.Helper()
+	seen := map[string]int{}
+	after := ""
+	for {
+		var page struct {
+			Results []struct {
+				ID         string            `json:"id"`
+				Properties map[string]string `json:"properties"`
+			} `json:"results"`
+			Paging *struct {
+				Next struct {
+					After string `json:"after"`
+				} `json:"next"`
+			} `json:"paging"`
+		}
+		path := "/crm/v3/objects/communications?limit=100&properties=commlog_key,hs_communication_body"
+		if after != "" {
+			path += "&after=" + after
+		}
+		if err := s.get(path, &page); err != nil {
+			t.Fatalf("census: %v", err)
+		}
+		for _, r := range page.Results {
+			seen[r.Properties["hs_communication_body"]]++
+		}
+		if page.Paging == nil || page.Paging.Next.After == "" {
+			break
+		}
+		after = page.Paging.Next.After
+	}
+	c := census{Expected: expected}
+	for i := 0; i < expected; i++ {
+		switch n := seen[fmt.Sprintf("chaos message %d", i)]; {
+		case n == 0:
+			c.Missing++
+		case n > 1:
+			c.Duplicated += n - 1
+		}
+		if seen[fmt.Sprintf("chaos message %d", i)] > 0 {
+			c.Found++
+		}
+	}
+	return c
+}
+
+func writeChaosInput(t *testing.T, dir string, rows int, contact string) (input, mappingPath string) {
+	t.Helper()
+	input = filepath.Join(dir, "chaos.csv")
+	f, err := os.Create(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "msg_id,sent_at,text,contact")
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(w, "c%06d,%d,chaos message %d,%s\n", i, 1714521600000+int64(i)*1000, i, contact)
+	}
+	w.Flush()
+	f.Close()
+	mappingPath = filepath.Join(dir, "chaos.yaml")
+	m := `version: 1
+source: { format: csv }
+communication:
+  channel: SMS
+  timestamp: { column: sent_at, layout: epoch_ms }
+  body: { template: "{{ .text }}" }
+key: [msg_id]
+associations:
+  - { to: contacts, by: id, column: contact }
+`
+	if err := os.WriteFile(mappingPath, []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return input, mappingPath
+}
+
+// chaosScenario is one way of hurting an import.
+type chaosScenario struct {
+	name   string
+	faults string // sandbox --faults
+	kills  int    // kill -9s of the import before it may finish
+	// restart the sandbox (SIGTERM, start again) while the import runs
+	restart bool
+}
+
+func TestChaos(t *testing.T) {
+	trials := chaosTrials(t)
+	bin := chaosBinary(t)
+	scenarios := []chaosScenario{
+		{name: "kill-9", faults: "5xx=0.02,429=0.01,drop=0.01", kills: 3},
+		{name: "faults", faults: "5xx=0.02,429=0.01,reset=0.01,drop=0.01"},
+		{name: "sandbox-restart", faults: "5xx=0.02,drop=0.01", restart: true},
+	}
+	rows := chaosRows()
+	var report []string
+	for _, sc := range scenarios {
+		for trial := 1; trial <= trials; trial++ {
+			name := fmt.Sprintf("%s/%d", sc.name, trial)
+			ok := t.Run(name, func(t *testing.T) {
+				c := runChaosTrial(t, bin, sc, int64(trial), rows)
+				line := fmt.Sprintf("%-18s expected %6d  found %6d  duplicated %d  missing %d",
+					name, c.Expected, c.Found, c.Duplicated, c.Missing)
+				report = append(report, line)
+				if c.Duplicated != 0 || c.Missing != 0 || c.Found != c.Expected {
+					t.Errorf("%s", line)
+				}
+			})
+			if !ok {
+				break
+			}
+		}
+	}
+	fmt.Println("chaos results:")
+	for _, l := range report {
+		fmt.Println("  " + l)
+	}
+}
+
+func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows int) census {
+	dir := t.TempDir()
+	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(dir, "sandbox"),
+		args: []string{"--tier", "unlimited", "--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
+			"--search-lag", "200ms", "--contacts", "1"}}
+	sb.start()
+	defer sb.stop(syscall.SIGTERM)
+
+	var contacts struct {
+		Results []struct {
+			ID string `json:"id"`
+		} `json:"results"`
+	}
+	if err := sb.get("/crm/v3/objects/contacts?limit=1", &contacts); err != nil || len(contacts.Results) == 0 {
+		t.Fatalf("reading a contact: %v", err)
+	}
+	input, mappingPath := writeChaosInput(t, dir, rows, contacts.Results[0].ID)
+	ledger := filepath.Join(dir, "ledger.csv")
+	rng := rand.New(rand.NewPCG(uint64(seed), 42))
+
+	runImport := func(ctx context.Context) (int, error) {
+		cmd := exec.CommandContext(ctx, bin, "--base-url", sb.url(), "--no-progress", "--log-level", "warn",
+			"import", "--mapping", mappingPath, "--ledger", ledger, "--search-settle", "1s", input)
+		cmd.Env = append(os.Environ(), "HUBSPOT_ACCESS_TOKEN="+chaosToken)
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ctx.Err() != nil {
+				return -1, nil // killed by us
+			}
+			return ee.ExitCode(), fmt.Errorf("%s", lastLines(stderr.String(), 5))
+		}
+		return 0, err
+	}
+
+	for k := 0; k < sc.kills; k++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(200+rng.IntN(2500))*time.Millisecond)
+		code, err := runImport(ctx)
+		cancel()
+		if code == 0 {
+			break // finished before the kill
+		}
+		if code > 0 && code != exitInDoubt {
+			t.Fatalf("import before kill %d: exit %d: %v", k+1, code, err)
+		}
+	}
+	if sc.restart {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+			sb.stop(syscall.SIGTERM)
+			time.Sleep(300 * time.Millisecond)
+			sb.start()
+		}()
+		code, err := runImport(context.Background())
+		<-done
+		if code != 0 && code != exitInDoubt && code != exitFatal {
+			t.Fatalf("import across a sandbox restart: exit %d: %v", code, err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		code, err := runImport(context.Background())
+		if code == 0 {
+			break
+		}
+		if attempt >= 6 || code != exitInDoubt && code != exitFatal {
+			t.Fatalf("resume %d: exit %d: %v", attempt+1, code, err)
+		}
+	}
+	return sb.census(t, rows)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
