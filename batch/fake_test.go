@@ -75,7 +75,7 @@ func (m *memAPI) List(context.Context, string, crm.ListOptions) (*crm.Page, erro
 }
 
 func (m *memAPI) Properties(context.Context, string) ([]crm.Property, error) { return nil, nil }
-func (m *memAPI) Owners(context.Context) ([]crm.Owner, error)                 { return nil, nil }
+func (m *memAPI) Owners(context.Context) ([]crm.Owner, error)                { return nil, nil }
 func (m *memAPI) EnsureKeyProperty(context.Context) error                    { return nil }
 func (m *memAPI) Budget() crm.Budget                                         { return crm.Budget{} }
 func (m *memAPI) Stats() crm.Stats {

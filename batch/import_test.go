@@ -171,7 +171,7 @@ func TestImportCreatesEveryRowOnceAndResumes(t *testing.T) {
 		chatRow{id: "sys1", channel: "wa", text: "joined", contact: env.contactID(t), kind: "system"},
 		chatRow{id: "m00007", channel: "wa", text: "message 7 again", contact: env.contactID(t)}, // duplicate key
 		chatRow{id: "bad1", channel: "fax", text: "x", contact: env.contactID(t)},                // invalid channel
-		chatRow{id: "orphan", channel: "sms", text: "y", contact: "999999999"},                    // association target missing
+		chatRow{id: "orphan", channel: "sms", text: "y", contact: "999999999"},                   // association target missing
 	)
 	in := writeChats(t, dir, "chats.csv", rows)
 	m := mustMapping(t, chatMapping)
