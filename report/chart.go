@@ -198,9 +198,11 @@ func fmtRate(v float64) string {
 }
 
 func fmtSeconds(s float64) string {
-	d := time.Duration(math.Round(s)) * time.Second
-	if s < 10 {
-		d = time.Duration(math.Round(s*10)) * 100 * time.Millisecond
+	switch {
+	case s < 1:
+		return time.Duration(math.Round(s*1000) * float64(time.Millisecond)).String()
+	case s < 10:
+		return time.Duration(math.Round(s*10) * float64(100*time.Millisecond)).String()
 	}
-	return d.String()
+	return (time.Duration(math.Round(s)) * time.Second).String()
 }

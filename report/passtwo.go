@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/commlog/commlog/batch"
@@ -129,7 +131,7 @@ func (p *passTwo) file(name string, state uint8) {
 const otherMessages = "(further distinct messages; see the ledger)"
 
 func (p *passTwo) group(r *batch.LedgerRow, state uint8) {
-	k := groupKey{state: state, category: r.Category, message: r.Message}
+	k := groupKey{state: state, category: r.Category, message: withoutPos(r)}
 	g, ok := p.groups[k]
 	if !ok {
 		if p.nGroups >= maxGroups {
@@ -147,6 +149,22 @@ func (p *passTwo) group(r *batch.LedgerRow, state uint8) {
 	if len(g.Examples) < p.examples {
 		g.Examples = append(g.Examples, Pos{File: r.SourceFile, Line: r.SourceLine})
 	}
+}
+
+// withoutPos drops a message's leading "file:line: " when it names the
+// row's own position (readers and the mapping put it there): the examples
+// show positions, and without it equal errors group together.
+func withoutPos(r *batch.LedgerRow) string {
+	m := r.Message
+	if !strings.HasPrefix(m, r.SourceFile) {
+		return m
+	}
+	rest := m[len(r.SourceFile):]
+	pos := ":" + strconv.Itoa(r.SourceLine) + ": "
+	if strings.HasPrefix(rest, pos) {
+		return rest[len(pos):]
+	}
+	return m
 }
 
 func (p *passTwo) issues() []Issue {

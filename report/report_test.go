@@ -623,6 +623,14 @@ func TestMaskPhones(t *testing.T) {
 	}
 }
 
+func TestFmtSeconds(t *testing.T) {
+	for in, want := range map[float64]string{0: "0s", 0.0123: "12ms", 0.5: "500ms", 1.26: "1.3s", 65.4: "1m5s", 3600: "1h0m0s"} {
+		if got := fmtSeconds(in); got != want {
+			t.Errorf("fmtSeconds(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestCommands(t *testing.T) {
 	tests := []struct {
 		in         []string
