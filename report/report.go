@@ -22,8 +22,9 @@
 //
 // The ledger is streamed twice with [batch.ReadLedger]. The first pass keeps
 // one small entry per row — the 16-byte key plus 8 bytes (the ordinal of its
-// last event, its run, its state), about 50 MB with the map's overhead for a
-// million rows — and per-run counts; the second pass uses the ordinals to
+// last event, its run, its state), about 50 MB of live heap with the map's
+// overhead for a million rows (the process peaks near twice that under the
+// default GOGC; BenchmarkReport1M measures it) — and per-run counts; the second pass uses the ordinals to
 // pick each row's current event and groups those. Everything else is
 // bounded: at most [maxGroups] failure groups (further distinct messages are
 // pooled per category), a fixed number of examples per group, and at most
