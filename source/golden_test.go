@@ -378,4 +378,3 @@ func TestOpenErrors(t *testing.T) {
 		})
 	}
 }
-
