@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -248,27 +249,45 @@ func isBidi(r rune) bool {
 }
 
 // stripBidiBytes is stripBidi for a line; it returns line itself when there
-// is nothing to strip.
+// is nothing to strip. All the marks start with byte 0xE2 or 0xEF, so only
+// those positions are decoded.
 func stripBidiBytes(line []byte) []byte {
-	clean := true
-	for _, c := range line {
-		if c == 0xE2 || c == 0xEF {
-			clean = false
+	var out []byte
+	changed := false
+	start, i := 0, 0
+	nextEF := bytes.IndexByte(line, 0xEF)
+	for i < len(line) {
+		p := bytes.IndexByte(line[i:], 0xE2)
+		if p >= 0 {
+			p += i
+		}
+		if nextEF >= 0 && nextEF < i {
+			nextEF = bytes.IndexByte(line[i:], 0xEF)
+			if nextEF >= 0 {
+				nextEF += i
+			}
+		}
+		if nextEF >= 0 && (p < 0 || nextEF < p) {
+			p = nextEF
+		}
+		if p < 0 {
 			break
 		}
+		r, n := utf8.DecodeRune(line[p:])
+		if isBidi(r) {
+			if !changed {
+				out = make([]byte, 0, len(line))
+				changed = true
+			}
+			out = append(out, line[start:p]...)
+			start = p + n
+		}
+		i = p + n
 	}
-	if clean {
+	if !changed {
 		return line
 	}
-	out := make([]byte, 0, len(line))
-	for i := 0; i < len(line); {
-		r, n := utf8.DecodeRune(line[i:])
-		if !isBidi(r) {
-			out = append(out, line[i:i+n]...)
-		}
-		i += n
-	}
-	return out
+	return append(out, line[start:]...)
 }
 
 // joinNonEmpty joins the non-empty values with ";", dropping duplicates.

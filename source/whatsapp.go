@@ -45,6 +45,7 @@ type whatsappReader struct {
 	participants  []waParticipant
 	systemAuthors map[string]bool
 	senders       map[string]*waSender
+	authorOK      map[string]bool // plausibleAuthor, cached per author
 
 	// the message being collected
 	pend    bool
@@ -75,6 +76,7 @@ func newWhatsAppReader(in *input, src rawSource, name string, opts Options) (Rea
 		me:            newMeSet(opts.Me),
 		systemAuthors: map[string]bool{},
 		senders:       map[string]*waSender{},
+		authorOK:      map[string]bool{},
 	}
 	r.convID, r.title = chatTitle(name)
 	switch o := strings.ToUpper(strings.TrimSpace(opts.DateOrder)); o {
@@ -210,6 +212,24 @@ func (r *whatsappReader) prescan(in *input, rewind bool) error {
 // splitAuthor splits "Author: text" on the first ": ", refusing authors
 // that are really system text containing ": ".
 func splitAuthor(rest []byte) (author, text []byte, ok bool) {
+	return splitAuthorWith(rest, plausibleAuthor)
+}
+
+// splitAuthor is splitAuthor with plausibleAuthor cached per author.
+func (r *whatsappReader) splitAuthor(rest []byte) (author, text []byte, ok bool) {
+	return splitAuthorWith(rest, func(a []byte) bool {
+		if v, ok := r.authorOK[string(a)]; ok {
+			return v
+		}
+		v := plausibleAuthor(a)
+		if len(r.authorOK) < 4*maxParticipants {
+			r.authorOK[string(a)] = v
+		}
+		return v
+	})
+}
+
+func splitAuthorWith(rest []byte, plausible func([]byte) bool) (author, text []byte, ok bool) {
 	i := bytes.Index(rest, []byte(": "))
 	switch {
 	case i >= 0:
@@ -219,7 +239,7 @@ func splitAuthor(rest []byte) (author, text []byte, ok bool) {
 	default:
 		return nil, nil, false
 	}
-	if !plausibleAuthor(author) {
+	if !plausible(author) {
 		return nil, nil, false
 	}
 	return author, text, true
@@ -265,14 +285,18 @@ func systemLevel(t string) int {
 			return 2
 		}
 	}
-	for _, p := range []string{
-		" created this group", " created group ", " changed the subject ", " changed the group name ", " changed this group's icon",
-		" changed the group description", " changed their phone number to a new number", " turned on disappearing messages",
-		" turned off disappearing messages", " updated the message timer", " joined using this group's invite link",
-		" hat die Gruppe erstellt", " hat den Betreff ", " hat das Gruppenbild geändert",
-	} {
-		if strings.Contains(t, p) {
-			return 2
+	// One cheap look for the verbs first: this runs for every message.
+	if strings.Contains(t, " changed ") || strings.Contains(t, " created ") || strings.Contains(t, " turned o") ||
+		strings.Contains(t, " updated the ") || strings.Contains(t, " joined using ") || strings.Contains(t, " hat ") {
+		for _, p := range []string{
+			" created this group", " created group ", " changed the subject ", " changed the group name ", " changed this group's icon",
+			" changed the group description", " changed their phone number to a new number", " turned on disappearing messages",
+			" turned off disappearing messages", " updated the message timer", " joined using this group's invite link",
+			" hat die Gruppe erstellt", " hat den Betreff ", " hat das Gruppenbild geändert",
+		} {
+			if strings.Contains(t, p) {
+				return 2
+			}
 		}
 	}
 	if strings.HasPrefix(t, "You created group") || strings.HasPrefix(t, "You're now an admin") || strings.HasPrefix(t, "You changed") {
@@ -366,7 +390,7 @@ func (r *whatsappReader) start(h waHeader, line []byte, valid bool) {
 		r.pErr = "message is not valid UTF-8: set the encoding"
 	}
 	rest := line[h.rest:]
-	author, text, ok := splitAuthor(rest)
+	author, text, ok := r.splitAuthor(rest)
 	if !ok {
 		r.pSystem, r.pAuthor = true, ""
 		r.text = append(r.text[:0], rest...)
@@ -431,18 +455,14 @@ func (r *whatsappReader) finish() *Record {
 	} else if r.pErr == "" {
 		r.pErr = fmt.Sprintf("date %q does not exist when read as %s: check source.date_order", r.pStamp, r.order)
 	}
-	text := bytes.TrimRight(r.text, "\n")
+	text := string(bytes.TrimRight(r.text, "\n"))
 	kind := KindMessage
-	system := r.pSystem || r.systemAuthors[r.pAuthor]
-	if !system && systemLevel(string(text)) == 2 {
-		system = true
-	}
-	if !system && r.pAuthor == r.title && r.title != "" && systemLevel(string(text)) > 0 {
-		system = true
-	}
+	// iOS writes system lines as if the group's name had sent them; the
+	// pre-scan found such authors. Wording no person writes is system too.
+	system := r.pSystem || r.systemAuthors[r.pAuthor] || systemLevel(text) == 2
 	if system {
 		kind = KindSystem
-		v[iText] = string(text)
+		v[iText] = text
 		v[iDirection] = DirUnknown
 	} else {
 		s := r.sender(r.pAuthor)
@@ -461,12 +481,12 @@ func (r *whatsappReader) finish() *Record {
 
 // classifyWAText tells deleted messages, media placeholders and attachments
 // from text, and strips the placeholders and the "edited" suffix.
-func classifyWAText(b []byte) (kind, text, attachment string) {
-	first, caption := b, []byte(nil)
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+func classifyWAText(b string) (kind, text, attachment string) {
+	first, caption := b, ""
+	if i := strings.IndexByte(b, '\n'); i >= 0 {
 		first, caption = b[:i], b[i+1:]
 	}
-	f := string(bytes.TrimSpace(first))
+	f := strings.TrimSpace(first)
 	switch f {
 	case "This message was deleted", "This message was deleted.", "You deleted this message", "You deleted this message.",
 		"Message deleted", "Diese Nachricht wurde gelöscht.", "Diese Nachricht wurde gelöscht", "Du hast diese Nachricht gelöscht.",
@@ -478,27 +498,27 @@ func classifyWAText(b []byte) (kind, text, attachment string) {
 		"<Archivo omitido>", "<Mídia oculta>", "<Médias omis>", "<Media weggelaten>", "image omitted", "video omitted", "audio omitted",
 		"sticker omitted", "GIF omitted", "Contact card omitted", "Bild weggelassen", "Video weggelassen", "Audio weggelassen",
 		"Sticker weggelassen", "imagen omitida", "audio omitido", "video omitido", "sticker omitido":
-		return KindMedia, string(caption), ""
+		return KindMedia, caption, ""
 	}
 	for _, p := range []string{"Missed voice call", "Missed video call", "Voice call", "Video call", "Verpasster Sprachanruf", "Verpasster Videoanruf", "Llamada perdida", "Videollamada perdida"} {
 		if strings.HasPrefix(f, p) && len(caption) == 0 {
-			return KindSystem, string(b), "" // calls are not messages
+			return KindSystem, b, "" // calls are not messages
 		}
 	}
 	if strings.HasSuffix(f, " document omitted") || strings.HasSuffix(f, " Dokument weggelassen") {
-		return KindMedia, string(caption), ""
+		return KindMedia, caption, ""
 	}
 	for _, w := range [][2]string{{"<attached: ", ">"}, {"<Anhang: ", ">"}, {"<adjunto: ", ">"}} {
 		if strings.HasPrefix(f, w[0]) && strings.HasSuffix(f, w[1]) {
-			return KindMedia, stripEdited(string(caption)), strings.TrimSpace(f[len(w[0]) : len(f)-len(w[1])])
+			return KindMedia, stripEdited(caption), strings.TrimSpace(f[len(w[0]) : len(f)-len(w[1])])
 		}
 	}
 	for _, s := range []string{" (file attached)", " (Datei angehängt)", " (archivo adjunto)", " (arquivo anexado)", " (fichier joint)", " <attached>"} {
 		if strings.HasSuffix(f, s) && !strings.Contains(f[:len(f)-len(s)], " ") {
-			return KindMedia, stripEdited(string(caption)), f[:len(f)-len(s)]
+			return KindMedia, stripEdited(caption), f[:len(f)-len(s)]
 		}
 	}
-	return KindMessage, stripEdited(string(b)), ""
+	return KindMessage, stripEdited(b), ""
 }
 
 func stripEdited(s string) string {
