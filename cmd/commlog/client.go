@@ -7,15 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/commlog/commlog/crm"
 	"github.com/commlog/commlog/crm/sandbox"
 )
-
-// embeddedStateDir is where --sandbox keeps the embedded sandbox's state.
-const embeddedStateDir = ".commlog/sandbox"
 
 // clientOptions are the per-command settings of the HubSpot client.
 type clientOptions struct {
@@ -69,7 +65,7 @@ func (g *globals) startEmbedded(ctx context.Context) (url string, stop func() er
 		Token:        token,
 		Tier:         "pro",
 		SearchLag:    time.Second,
-		StateDir:     filepath.Join(g.sandboxDir, embeddedStateDir),
+		StateDir:     g.sandboxState,
 		ContactsFile: g.sandboxContacts,
 		Logger:       g.logger,
 	})
@@ -84,7 +80,7 @@ func (g *globals) startEmbedded(ctx context.Context) (url string, stop func() er
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	g.logger.Debug("embedded sandbox", "url", "http://"+ln.Addr().String(), "state", embeddedStateDir)
+	g.logger.Debug("embedded sandbox", "url", "http://"+ln.Addr().String(), "state", g.sandboxState)
 	stop = func() error {
 		cancel()
 		serr := <-done

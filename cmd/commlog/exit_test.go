@@ -63,3 +63,12 @@ func TestRunUsageAndHelp(t *testing.T) {
 		})
 	}
 }
+
+func TestMissingRequiredFlagIsUsage(t *testing.T) {
+	for _, cmd := range []string{"import", "validate"} {
+		e, _, errb := testEnv(nil)
+		if got := run(context.Background(), e, []string{"commlog", cmd, "x.csv"}); got != exitUsage {
+			t.Errorf("commlog %s without --mapping: exit %d, want %d; stderr: %s", cmd, got, exitUsage, errb)
+		}
+	}
+}

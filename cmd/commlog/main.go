@@ -99,8 +99,40 @@ func newApp(g *globals) *cli.App {
 	app.Setup()
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
+		requireAsUsage(c)
 	}
 	return app
+}
+
+// requireAsUsage checks a command's required flags itself, so that a missing
+// one is a usage error (exit 2); urfave/cli reports it as a plain error.
+func requireAsUsage(c *cli.Command) {
+	var required []string
+	for _, f := range c.Flags {
+		if rf, ok := f.(cli.RequiredFlag); ok && rf.IsRequired() {
+			required = append(required, f.Names()[0])
+			switch ff := f.(type) {
+			case *cli.StringFlag:
+				ff.Required = false
+			case *cli.StringSliceFlag:
+				ff.Required = false
+			case *cli.IntFlag:
+				ff.Required = false
+			}
+		}
+	}
+	if len(required) == 0 || c.Action == nil {
+		return
+	}
+	action := c.Action
+	c.Action = func(ctx *cli.Context) error {
+		for _, name := range required {
+			if !ctx.IsSet(name) {
+				return usagef("%s: --%s is required (see 'commlog %s --help')", c.Name, name, c.Name)
+			}
+		}
+		return action(ctx)
+	}
 }
 
 // commands lists every registered command. A command is registered only
@@ -128,9 +160,8 @@ type globals struct {
 	logger     *slog.Logger
 	// sandboxContacts seeds a new embedded sandbox with these contacts.
 	sandboxContacts string
-	// sandboxDir is where .commlog/sandbox lives ("" = the working
-	// directory); tests point it at a temporary directory.
-	sandboxDir string
+	// sandboxState is where the embedded sandbox keeps its state.
+	sandboxState string
 }
 
 func (g *globals) flags() []cli.Flag {
@@ -141,6 +172,8 @@ func (g *globals) flags() []cli.Flag {
 			Usage: "read the access token from this file (default: $HUBSPOT_ACCESS_TOKEN)", Destination: &g.tokenFile},
 		&cli.BoolFlag{Name: "sandbox", EnvVars: []string{"COMMLOG_SANDBOX"},
 			Usage: "run against an embedded HubSpot sandbox whose state lives in .commlog/sandbox/", Destination: &g.sandbox},
+		&cli.StringFlag{Name: "sandbox-state", EnvVars: []string{"COMMLOG_SANDBOX_STATE"}, Value: ".commlog/sandbox",
+			Usage: "where the embedded sandbox keeps its state", Destination: &g.sandboxState},
 		&cli.StringFlag{Name: "sandbox-contacts", EnvVars: []string{"COMMLOG_SANDBOX_CONTACTS"},
 			Usage: "seed a new embedded sandbox with the contacts of this CSV (HubSpot property names as header)", Destination: &g.sandboxContacts},
 		&cli.BoolFlag{Name: "json", EnvVars: []string{"COMMLOG_JSON"},
