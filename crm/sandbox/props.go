@@ -40,9 +40,11 @@ func (tb *table) validateWrite(in map[string]flexString, create bool) (map[strin
 		if def.ModificationMetadata.ReadOnlyValue {
 			continue
 		}
+		// Keys are the definition's own strings: a million records then
+		// share one copy of each property name instead of one each.
 		if fv.s == "" {
 			if !create {
-				out[name] = ""
+				out[def.Name] = ""
 			}
 			continue
 		}
@@ -51,7 +53,7 @@ func (tb *table) validateWrite(in map[string]flexString, create bool) (map[strin
 			probs = append(probs, *p)
 			continue
 		}
-		out[name] = v
+		out[def.Name] = v
 	}
 	sort.Slice(probs, func(i, j int) bool { return probs[i].Name < probs[j].Name })
 	if tb.typ.name == "contacts" {
@@ -193,10 +195,25 @@ func (tb *table) conflict(prop, value, existing string) *apiError {
 // render builds the wire form of o. want nil means the type's defaults;
 // requested-but-unset properties are null, undefined ones are left out.
 func (tb *table) render(o *object, want []string, all bool, assocWanted []string) publicObject {
-	props := make(map[string]*string, 8)
+	n := 3 + len(want)
+	switch {
+	case all:
+		n = 3 + len(o.props)
+	case want == nil:
+		n = 3 + len(tb.typ.defaults)
+	}
+	props := make(map[string]*string, n)
+	// One backing array for the values instead of one allocation each;
+	// it never grows past n, so the pointers stay valid.
+	vals := make([]string, 0, n)
 	put := func(name string) {
 		if v, ok := tb.value(o, name); ok {
-			props[name] = &v
+			if len(vals) == cap(vals) {
+				props[name] = &v
+				return
+			}
+			vals = append(vals, v)
+			props[name] = &vals[len(vals)-1]
 		} else if _, defined := tb.props[name]; defined {
 			props[name] = nil
 		}

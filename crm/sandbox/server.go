@@ -481,11 +481,14 @@ func hijackClose(w http.ResponseWriter, rst bool) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := marshalAppend((*buf)[:0], body)
 	if err != nil {
-		b = []byte(`{"status":"error","message":"internal error","category":"INTERNAL_ERROR"}`)
+		b = append(b[:0], `{"status":"error","message":"internal error","category":"INTERNAL_ERROR"}`...)
 		status = http.StatusInternalServerError
 	}
+	*buf = b
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json;charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
@@ -496,7 +499,10 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // decode reads a JSON request body into v, answering HubSpot's
 // "Invalid input JSON" 400 when it does not parse.
 func decode(r *http.Request, v any) *apiError {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := readBody(*buf, r)
+	*buf = b
 	if err != nil {
 		return badRequest("Invalid input JSON: %v", err)
 	}
@@ -515,6 +521,32 @@ func decode(r *http.Request, v any) *apiError {
 		}
 	}
 	return nil
+}
+
+// maxBody bounds a request body (HubSpot's own limit is not documented;
+// 100 inputs with long bodies stay far below it).
+const maxBody = 64 << 20
+
+// readBody reads r's body into dst (reused from a pool: json.Unmarshal
+// copies every string it keeps, so the buffer may be reused afterwards).
+func readBody(dst []byte, r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= maxBody && int64(cap(dst)) < n+1 {
+		dst = make([]byte, 0, n+1)
+	}
+	lr := io.LimitReader(r.Body, maxBody)
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := lr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
 }
 
 func lineCol(b []byte, off int64) (int, int) {

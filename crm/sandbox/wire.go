@@ -1,12 +1,14 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The sandbox's own wire structs. They are deliberately not shared with the
@@ -96,20 +98,30 @@ type flexString struct {
 }
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = flexString{null: true}
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
+	// The decoder hands over one complete, already validated literal, so a
+	// string without escapes is its own content (valid UTF-8 checked: the
+	// slow path turns invalid bytes into U+FFFD, as encoding/json does).
+	if len(b) >= 2 && b[0] == '"' {
+		inner := b[1 : len(b)-1]
+		if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+			*f = flexString{s: string(inner)}
+			return nil
+		}
+		*f = flexString{}
 		return json.Unmarshal(b, &f.s)
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	switch v.(type) {
-	case float64, bool:
-		f.s = strings.TrimSpace(string(b))
+	switch s := strings.TrimSpace(string(b)); {
+	case s == "null":
+		*f = flexString{null: true}
+		return nil
+	case s == "true" || s == "false":
+		*f = flexString{s: s}
+		return nil
+	case s != "" && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')):
+		if !json.Valid(b) {
+			return fmt.Errorf("want a string, got %s", b)
+		}
+		*f = flexString{s: s}
 		return nil
 	}
 	return fmt.Errorf("want a string, got %s", b)
@@ -280,11 +292,8 @@ type propertyDef struct {
 // Instant.toString at millisecond precision): "2024-05-01T10:00:00Z" when
 // the milliseconds are zero, "2024-05-01T10:00:00.123Z" otherwise.
 func formatTime(t time.Time) string {
-	t = t.UTC().Truncate(time.Millisecond)
-	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02T15:04:05Z")
-	}
-	return t.Format("2006-01-02T15:04:05.000Z")
+	var b [32]byte
+	return string(appendTime(b[:0], t))
 }
 
 // parseInstant accepts the forms HubSpot accepts for datetime values:
