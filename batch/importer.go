@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/commlog/commlog/crm"
 	"github.com/commlog/commlog/mapping"
@@ -122,11 +119,15 @@ func (m MaxErrors) exceeded(errs, rows int64) bool {
 // Summary is what a run did. It is printed at the end and, with --json,
 // written to stdout.
 type Summary struct {
-	RunID            string   `json:"run_id"`
-	Ledger           string   `json:"ledger"`
-	Plan             bool     `json:"plan,omitempty"`
-	Rows             int64    `json:"rows"`
-	Created          int64    `json:"created"`
+	RunID     string `json:"run_id"`
+	Operation string `json:"operation,omitempty"`
+	Ledger    string `json:"ledger"`
+	Plan      bool   `json:"plan,omitempty"`
+	Rows      int64  `json:"rows"`
+	Created   int64  `json:"created"`
+	// Done counts the records an operation other than create changed
+	// (updated, archived, associated, pinned).
+	Done             int64    `json:"done,omitempty"`
 	Planned          int64    `json:"planned,omitempty"`
 	AlreadyDone      int64    `json:"already_done"`
 	Reconciled       int64    `json:"reconciled"`
@@ -155,7 +156,7 @@ type Summary struct {
 type counters struct {
 	rows, created, planned, alreadyDone, reconciled, skipped, duplicates      atomic.Int64
 	failed, previouslyFailed, invalid, unresolved, inDoubt, notSent, dupFound atomic.Int64
-	batches, inputBytes, bytesRead                                            atomic.Int64
+	batches, inputBytes, bytesRead, done                                      atomic.Int64
 }
 
 // pendingRow is a mapped row on its way to HubSpot.
@@ -168,16 +169,11 @@ type pendingRow struct {
 }
 
 type importer struct {
-	o       ImportOptions
-	log     *slog.Logger
-	led     *Ledger
-	ix      *mapping.Index
-	c       counters
-	start   time.Time
-	runID   string
-	batchNo atomic.Int64
+	runner
+	o  ImportOptions
+	ix *mapping.Index
 
-	mu   sync.Mutex // guards keys, held*, canary*, fatal
+	mu   sync.Mutex // guards keys, held*, canary*
 	keys *keyIndex
 	// held are this run's in-doubt rows, kept to be reconciled and re-sent
 	// before the run ends; heldLostAt is when the last of their answers was lost.
@@ -187,8 +183,6 @@ type importer struct {
 	// left: search showing it proves search caught up with earlier writes.
 	canaryKey  string
 	canarySent time.Time
-	stopReason atomic.Value
-	fatal      error
 }
 
 // Import runs the import: read → map → resolve → drop rows already done →
@@ -199,7 +193,15 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	imp := &importer{o: o, log: o.Logger, start: o.Now(), runID: o.RunID}
+	op, runLog := "import", RunLogPath(o.Ledger)
+	if o.Plan {
+		op, runLog = "plan", RunLogPath(planLedgerPath(o.Ledger))
+	}
+	imp := &importer{o: o, runner: newRunner(runConfig{
+		Operation: op, RunLog: runLog, Plan: o.Plan, Workers: o.Workers,
+		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
+		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
+	})}
 
 	st := &ledgerState{keys: newKeyIndex()}
 	if _, err := os.Stat(o.Ledger); err == nil {
@@ -255,54 +257,13 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 
 	smp := startSampler(o.SampleEvery, imp.sample)
 	err = imp.stream(ctx)
-	imp.mu.Lock()
-	if err == nil && imp.fatal != nil {
-		err = imp.fatal
+	if err == nil {
+		err = imp.fatalErr()
 	}
-	imp.mu.Unlock()
-	if err == nil && !o.Plan && imp.stopReason.Load() == nil {
+	if err == nil && !o.Plan && !imp.stopped() {
 		err = imp.reconcileHeld(ctx)
 	}
-	if cerr := led.Commit(); err == nil {
-		err = cerr
-	}
-	sum := imp.finish(warnings)
-	if err == nil {
-		err = outcomeError(sum)
-	}
-	if lerr := imp.writeRunRecord(sum, smp.finish(imp.sample), err); lerr != nil {
-		imp.log.Warn("could not write the run log", "error", lerr)
-	}
-	return sum, err
-}
-
-func (imp *importer) sample() Sample {
-	st := imp.o.API.Stats()
-	return Sample{
-		Seconds: imp.o.Now().Sub(imp.start).Seconds(),
-		Rows:    imp.c.rows.Load(), Created: imp.c.created.Load(),
-		Failed:   imp.c.failed.Load() + imp.c.invalid.Load() + imp.c.unresolved.Load(),
-		Requests: st.Requests, RateLimited: st.RateLimited, Retries: st.Retries,
-	}
-}
-
-func (imp *importer) writeRunRecord(sum *Summary, samples []Sample, err error) error {
-	op := "import"
-	path := RunLogPath(imp.o.Ledger)
-	if imp.o.Plan {
-		op, path = "plan", RunLogPath(planLedgerPath(imp.o.Ledger))
-	}
-	b := imp.o.API.Budget()
-	rec := RunRecord{
-		RunID: imp.runID, Operation: op, Command: imp.o.Command,
-		StartedAt: imp.start.UTC(), FinishedAt: imp.o.Now().UTC(),
-		Outcome: outcomeName(err), Summary: sum, Samples: samples,
-		WindowMax: b.WindowMax, WindowMillis: b.Window.Milliseconds(),
-	}
-	if err != nil {
-		rec.Error = err.Error()
-	}
-	return appendRunRecord(path, rec)
+	return imp.end(err, warnings, smp)
 }
 
 func (o *ImportOptions) defaults() error {
@@ -352,34 +313,12 @@ func planLedgerPath(ledger string) string {
 	return strings.TrimSuffix(ledger, filepath.Ext(ledger)) + ".plan.csv"
 }
 
-// workers derives the concurrency from the rate budget: enough requests
-// in flight to use the window at a few hundred milliseconds of latency.
-func (imp *importer) workers() int {
-	if imp.o.Workers > 0 {
-		return imp.o.Workers
-	}
-	b := imp.o.API.Budget()
-	rps := 10.0
-	if b.WindowMax > 0 && b.Window > 0 {
-		rps = float64(b.WindowMax) / b.Window.Seconds()
-	}
-	return min(max(int(math.Ceil(rps*0.5)), 4), 32)
-}
-
 // stream reads every input and hands full batches to the senders.
 func (imp *importer) stream(ctx context.Context) error {
 	o := imp.o
-	readCtx := ctx
-	if o.MaxDuration > 0 {
-		var cancel context.CancelFunc
-		readCtx, cancel = context.WithTimeout(ctx, o.MaxDuration)
-		defer cancel()
-	}
-	// In-flight batches finish even after an interrupt: their requests run
-	// on a context the first Ctrl-C does not cancel (the second one ends
-	// the process, and the rows stay "sent" for the next run to reconcile).
-	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
-	g.SetLimit(imp.workers())
+	readCtx, cancel := imp.readContext(ctx)
+	defer cancel()
+	g, gctx := imp.group(ctx)
 	var buf []pendingRow
 	flush := func() {
 		if len(buf) == 0 {
@@ -449,7 +388,7 @@ inputs:
 			imp.c.bytesRead.Store(doneBytes)
 		}
 	}
-	if imp.stopReason.Load() == nil {
+	if !imp.stopped() {
 		flush()
 	}
 	werr := g.Wait()
@@ -458,26 +397,6 @@ inputs:
 		return readErr
 	}
 	return werr
-}
-
-func (imp *importer) shouldStop(readCtx, gctx context.Context) string {
-	if err := readCtx.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Sprintf("--max-duration %s reached", imp.o.MaxDuration)
-		}
-		return "interrupted"
-	}
-	if gctx.Err() != nil {
-		return "a batch failed fatally"
-	}
-	if r := imp.stopReason.Load(); r != nil {
-		return r.(string)
-	}
-	return ""
-}
-
-func (imp *importer) stop(reason string) {
-	imp.stopReason.CompareAndSwap(nil, reason)
 }
 
 // handle maps one record. Rows that go no further are written to the
@@ -620,21 +539,6 @@ func (imp *importer) redact(v string) string {
 	return strings.Repeat("*", len(v)-4) + v[len(v)-4:]
 }
 
-func (imp *importer) append(rows ...LedgerRow) {
-	if err := imp.led.Append(rows...); err != nil {
-		imp.setFatal(err)
-	}
-}
-
-func (imp *importer) setFatal(err error) {
-	imp.mu.Lock()
-	if imp.fatal == nil {
-		imp.fatal = err
-	}
-	imp.mu.Unlock()
-	imp.stop("fatal: " + err.Error())
-}
-
 // plan records what a real run would send, without sending it.
 func (imp *importer) plan(rows []pendingRow) {
 	evs := make([]LedgerRow, len(rows))
@@ -711,8 +615,12 @@ func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) e
 }
 
 func (imp *importer) event(p pendingRow, state string, attempt, batch int) LedgerRow {
-	return LedgerRow{RunID: imp.runID, SourceFile: p.file, SourceLine: p.line, Key: p.key,
+	ev := LedgerRow{RunID: imp.runID, SourceFile: p.file, SourceLine: p.line, Key: p.key,
 		Operation: OpCreate, State: state, Attempt: attempt, Batch: batch}
+	if state == StateCreated {
+		ev.BodySHA256 = BodyHash(p.input.Properties["hs_communication_body"])
+	}
+	return ev
 }
 
 func (imp *importer) recordOutcomes(rows []pendingRow, traceIDs []string, res *crm.BatchResult, attempt, batch int, sentAt time.Time) {
@@ -729,6 +637,7 @@ func (imp *importer) recordOutcomes(rows []pendingRow, traceIDs []string, res *c
 		switch {
 		case o.Err == nil && o.Object != nil:
 			ev.State, ev.HubSpotID = StateCreated, o.Object.ID
+			ev.BodySHA256 = BodyHash(p.input.Properties["hs_communication_body"])
 			imp.setState(p.id, kCreated)
 			imp.c.created.Add(1)
 			created, lastKey = o.Object.ID, p.key
@@ -809,64 +718,8 @@ func (imp *importer) hold(rows []pendingRow) {
 	imp.held = append(imp.held, rows[:min(room, len(rows))]...)
 }
 
-func (imp *importer) checkMaxErrors() {
-	errs := imp.c.failed.Load() + imp.c.invalid.Load()
-	if imp.o.MaxErrors.exceeded(errs, imp.c.rows.Load()) {
-		imp.stop(fmt.Sprintf("--max-errors reached (%d rows failed or invalid)", errs))
-	}
-}
-
-func (imp *importer) progress() {
-	if imp.o.Progress != nil {
-		imp.o.Progress(*imp.summary())
-	}
-}
-
-func (imp *importer) summary() *Summary {
-	c := &imp.c
-	st := imp.o.API.Stats()
-	el := imp.o.Now().Sub(imp.start).Seconds()
-	s := &Summary{
-		RunID: imp.runID, Ledger: imp.led.Path(), Plan: imp.o.Plan,
-		Rows: c.rows.Load(), Created: c.created.Load(), Planned: c.planned.Load(),
-		AlreadyDone: c.alreadyDone.Load(), Reconciled: c.reconciled.Load(),
-		Skipped: c.skipped.Load(), Duplicates: c.duplicates.Load(), Failed: c.failed.Load(),
-		PreviouslyFailed: c.previouslyFailed.Load(), Invalid: c.invalid.Load(),
-		Unresolved: c.unresolved.Load(), InDoubt: c.inDoubt.Load(), NotSent: c.notSent.Load(),
-		DuplicatesFound: c.dupFound.Load(), Batches: c.batches.Load(),
-		Requests: st.Requests, RateLimited: st.RateLimited, Retries: st.Retries,
-		ElapsedSeconds: math.Round(el*1000) / 1000,
-		InputBytes:     c.inputBytes.Load(), BytesRead: c.bytesRead.Load(),
-	}
-	if el > 0 {
-		s.RecordsPerSecond = math.Round(float64(s.Created)/el*10) / 10
-	}
-	if r := imp.stopReason.Load(); r != nil {
-		s.Stopped = r.(string)
-	}
-	return s
-}
-
 func (imp *importer) finish(warnings []string) *Summary {
 	s := imp.summary()
 	s.Warnings = warnings
 	return s
-}
-
-// outcomeError says how a finished run ended, for the exit code.
-func outcomeError(s *Summary) error {
-	switch {
-	case s.Stopped != "":
-		return fmt.Errorf("%s; run the same command again to resume: %w", s.Stopped, ErrStopped)
-	case s.InDoubt > 0:
-		return fmt.Errorf("%d rows in doubt; run the same command again to reconcile them: %w", s.InDoubt, ErrInDoubt)
-	case s.Failed+s.PreviouslyFailed+s.Invalid+s.Unresolved > 0:
-		hint := ""
-		if s.Failed+s.PreviouslyFailed > 0 {
-			hint = " (--retry-failed sends failed rows again)"
-		}
-		return fmt.Errorf("%d failed, %d invalid, %d unresolved; see the ledger %s%s: %w",
-			s.Failed+s.PreviouslyFailed, s.Invalid, s.Unresolved, s.Ledger, hint, ErrRowsFailed)
-	}
-	return nil
 }

@@ -3,7 +3,9 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +59,20 @@ type LedgerRow struct {
 	Message    string `csv:"error_message"`
 	Attempt    int    `csv:"attempt"`
 	Batch      int    `csv:"batch"`
+	// BodySHA256 is the first 16 hex characters of the SHA-256 of the
+	// body a create sent, so verify can tell a record changed since.
+	// Ledgers written before this column existed read with it empty.
+	BodySHA256 string `csv:"body_sha256"`
+}
+
+// legacyLedgerHeader is the header of ledgers written before the
+// body_sha256 column; they are still read, and appended to.
+const legacyLedgerHeader = "time,run_id,source_file,source_line,key,operation,state,hubspot_id,http_status,error_category,error_message,attempt,batch"
+
+// BodyHash is what the ledger's body_sha256 column holds for a body.
+func BodyHash(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return hex.EncodeToString(sum[:8])
 }
 
 // ledgerHeader is the first line of every ledger; gocsv derives it from the tags.
@@ -241,7 +257,7 @@ func ReadLedger(path string, fn func(LedgerRow) error) error {
 	if head == "" {
 		return nil
 	}
-	if strings.TrimRight(head, "\r\n") != ledgerHeader {
+	if h := strings.TrimRight(head, "\r\n"); h != ledgerHeader && h != legacyLedgerHeader {
 		return fmt.Errorf("ledger %s:1: header %q is not a commlog ledger header", path, strings.TrimSpace(head))
 	}
 	r := csv.NewReader(&tornTailReader{r: br})
@@ -256,7 +272,8 @@ func ReadLedger(path string, fn func(LedgerRow) error) error {
 		if err != nil {
 			return fmt.Errorf("ledger %s:%d: %w", path, line, err)
 		}
-		if len(rec) != len(fields) {
+		// A legacy ledger appended to by this version holds rows of both widths.
+		if len(rec) != len(fields) && len(rec) != len(fields)-1 {
 			return fmt.Errorf("ledger %s:%d: %d fields, want %d", path, line, len(rec), len(fields))
 		}
 		row, err := decodeLedgerRow(rec)
@@ -289,6 +306,9 @@ func decodeLedgerRow(rec []string) (LedgerRow, error) {
 	}
 	if r.Batch, err = atoiEmpty(rec[12]); err != nil {
 		return r, fmt.Errorf("batch: %w", err)
+	}
+	if len(rec) > 13 {
+		r.BodySHA256 = rec[13]
 	}
 	return r, nil
 }
