@@ -17,14 +17,15 @@ run() {
   return 0
 }
 
-inputs=()
-for m in samples/*.yaml; do
-  name=$(basename "$m" .yaml)
-  input=$(ls samples/"$name".* 2>/dev/null | grep -v '\.yaml$' | head -n 1)
-  [ -n "$input" ] || continue
-  inputs+=("$m:$input")
-done
-[ ${#inputs[@]} -gt 0 ] || { echo "no samples found"; exit 1; }
+# mapping:input, one per sample format
+inputs=(
+  samples/whatsapp.yaml:samples/whatsapp.txt
+  samples/linkedin-messages.yaml:samples/linkedin-messages.csv
+  samples/sms-backup.yaml:samples/sms-backup.xml
+  samples/twilio.yaml:samples/twilio.csv
+  samples/chats.yaml:samples/chats.csv
+  samples/chats-jsonl.yaml:samples/chats.jsonl
+)
 
 say "1. Import every sample into the embedded sandbox (state in .commlog/sandbox/)"
 for pair in "${inputs[@]}"; do

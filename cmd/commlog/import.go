@@ -121,17 +121,24 @@ func importLines(s *batch.Summary) [][2]string {
 	} else {
 		lines = append(lines, [2]string{"created", n(s.Created)})
 	}
+	// Counters that are zero are left out, except the ones a reader looks for.
+	for _, c := range []struct {
+		name   string
+		v      int64
+		always bool
+	}{
+		{"already done", s.AlreadyDone, false}, {"reconciled", s.Reconciled, false},
+		{"skipped", s.Skipped, false}, {"duplicates", s.Duplicates, false},
+		{"failed", s.Failed + s.PreviouslyFailed, true}, {"invalid", s.Invalid, false},
+		{"unresolved", s.Unresolved, false}, {"in doubt", s.InDoubt, false},
+		{"not sent", s.NotSent, false}, {"requests", s.Requests, true}, {"429s", s.RateLimited, true},
+		{"retries", s.Retries, false}, {"duplicates found in HubSpot", s.DuplicatesFound, false},
+	} {
+		if c.always || c.v != 0 {
+			lines = append(lines, [2]string{c.name, n(c.v)})
+		}
+	}
 	lines = append(lines,
-		[2]string{"already done", n(s.AlreadyDone)},
-		[2]string{"reconciled", n(s.Reconciled)},
-		[2]string{"skipped", n(s.Skipped)},
-		[2]string{"duplicates", n(s.Duplicates)},
-		[2]string{"failed", n(s.Failed + s.PreviouslyFailed)},
-		[2]string{"invalid", n(s.Invalid)},
-		[2]string{"unresolved", n(s.Unresolved)},
-		[2]string{"in doubt", n(s.InDoubt)},
-		[2]string{"requests", n(s.Requests)},
-		[2]string{"429s", n(s.RateLimited)},
 		[2]string{"elapsed", fmt.Sprintf("%.1fs", s.ElapsedSeconds)},
 		[2]string{"records/s", fmt.Sprintf("%.1f", s.RecordsPerSecond)},
 		[2]string{"ledger", s.Ledger},
