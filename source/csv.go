@@ -13,14 +13,19 @@ import (
 // whole rest of the file would otherwise become one cell in memory.
 var errLineTooLong = fmt.Errorf("line longer than %d MiB (not a line-oriented text file?)", maxLine>>20)
 
-// lineLimitReader fails once more than maxLine bytes pass without a newline.
+// lineLimitReader fails once more than maxLine bytes pass without a newline,
+// when on.
 type lineLimitReader struct {
 	r   io.Reader
+	on  bool
 	run int
 }
 
 func (l *lineLimitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
+	if !l.on {
+		return n, err
+	}
 	chunk := p[:n]
 	if last := bytes.LastIndexByte(chunk, '\n'); last >= 0 {
 		if l.run+bytes.IndexByte(chunk, '\n') > maxLine {
@@ -83,7 +88,8 @@ func newCSVCore(in *input, src rawSource, delim rune) (*csvCore, error) {
 		head, _ := in.br.Peek(bufSize)
 		delim = sniffDelimiter(head)
 	}
-	cr := csv.NewReader(&lineLimitReader{r: in.br})
+	in.lim.on = true
+	cr := csv.NewReader(in.br) // a *bufio.Reader: encoding/csv reads it directly
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true

@@ -2,9 +2,9 @@ package source
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -100,33 +100,68 @@ func FuzzAuto(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, FormatAuto, "input") })
 }
 
-// TestSurrogateFixerSplits feeds surrogate pairs cut at every byte boundary
-// and expects the same decoded text as in one piece.
-func TestSurrogateFixerSplits(t *testing.T) {
-	in := []byte("a&#55357;&#56397;b&#xD83D;&#xDC4D;c&#55357;d&#56397;e&#128077;")
-	want := "a&#0000000128077;b&#0000000128077;c&#55357;d&#56397;e&#128077;"
-	for cut := 0; cut <= len(in); cut++ {
-		r := newSurrogateFixer(&splitReader{parts: [][]byte{in[:cut], in[cut:]}})
-		var out bytes.Buffer
-		if _, err := out.ReadFrom(r); err != nil {
-			t.Fatal(err)
+// TestDecodeXMLValue covers entities, surrogate pairs written as two
+// references (joined; a lone half becomes U+FFFD as encoding/xml does) and
+// the errors for bad references.
+func TestDecodeXMLValue(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{"plain", "plain", ""},
+		{"a&amp;b &lt;&gt; &quot;q&quot; &apos;", "a&b <> \"q\" '", ""},
+		{"Great &#55357;&#56397;", "Great 👍", ""},
+		{"hex &#xD83D;&#xDC4D;!", "hex 👍!", ""},
+		{"line&#10;two", "line\ntwo", ""},
+		{"lone &#55357; high", "lone \ufffd high", ""},
+		{"lone &#56397; low", "lone \ufffd low", ""},
+		{"&#128077;", "👍", ""},
+		{"nul &#0;", "", "illegal character code U+0000"},
+		{"&bogus;", "", "invalid character entity &bogus;"},
+		{"&#xZZ;", "", "invalid character entity"},
+		{"a & b", "", "invalid character entity"},
+		{"bad \xff utf8", "", "invalid UTF-8"},
+		{"ctl \x01", "", "illegal character code U+0001"},
+	}
+	for _, tt := range tests {
+		got, err := decodeXMLValue([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
 		}
-		if out.String() != want || out.Len() != len(in) {
-			t.Fatalf("cut %d: got %q, want %q", cut, out.String(), want)
+		if err != nil || got != tt.want {
+			t.Errorf("%q: got %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 }
 
-type splitReader struct{ parts [][]byte }
-
-func (s *splitReader) Read(p []byte) (int, error) {
-	for len(s.parts) > 0 && len(s.parts[0]) == 0 {
-		s.parts = s.parts[1:]
+// TestSMSLongValues reads kept and skipped attribute values much longer than
+// the read buffer.
+func TestSMSLongValues(t *testing.T) {
+	long := strings.Repeat("abc ", 3*bufSize/4)
+	data := "<smses>\n<mms date=\"1709280000000\" msg_box=\"1\" address=\"+12025550143\"><parts>" +
+		"<part seq=\"0\" ct=\"image/jpeg\" name=\"a.jpg\" data=\"" + long + "\"/>" +
+		"<part seq=\"1\" ct=\"text/plain\" text=\"" + long + "&#55357;&#56397;\"/></parts></mms>\n" +
+		"<sms address=\"1\" date=\"1709280000000\" type=\"1\" body=\"after\"/></smses>"
+	rd, err := NewReader(strings.NewReader(data), "long.xml", Options{Format: FormatSMSXML})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(s.parts) == 0 {
-		return 0, io.EOF
+	recs, err := drain(t, rd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := copy(p, s.parts[0])
-	s.parts[0] = s.parts[0][n:]
-	return n, nil
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	if text, _ := recs[0].Get(FieldText); text != long+"👍" {
+		t.Errorf("text has %d bytes, want %d", len(text), len(long)+4)
+	}
+	if att, _ := recs[0].Get(FieldAttachments); att != "a.jpg" {
+		t.Errorf("attachments %q", att)
+	}
+	if recs[1].Line != 3 {
+		t.Errorf("second record at line %d, want 3", recs[1].Line)
+	}
 }

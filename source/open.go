@@ -225,6 +225,8 @@ type input struct {
 	// base is the byte offset in the file where br starts (a skipped BOM);
 	// base < 0 means offsets are not file offsets (transcoded input).
 	base int64
+	// lim guards line length for readers that cannot (encoding/csv).
+	lim *lineLimitReader
 }
 
 // offset converts an offset into the decoded stream to a file offset, or -1.
@@ -264,18 +266,23 @@ func openInput(src rawSource, name string, opts Options) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(raw, bufSize)
+	rb := bufio.NewReaderSize(raw, bufSize)
 	base := int64(0)
-	head, _ := br.Peek(3)
+	head, _ := rb.Peek(3)
 	if enc == nil && len(head) >= 2 && (head[0] == 0xFF && head[1] == 0xFE || head[0] == 0xFE && head[1] == 0xFF) {
 		// A UTF-16 byte-order mark decides the encoding by itself.
 		enc = unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
 	}
+	var text io.Reader = rb
 	if enc != nil {
-		br = bufio.NewReaderSize(transform.NewReader(br, enc.NewDecoder()), bufSize)
+		text = transform.NewReader(rb, enc.NewDecoder())
 		base = -1
-		head, _ = br.Peek(3)
 	}
+	// The line limit sits below the buffer every reader reads from; once
+	// rb's peeked bytes are drained, reads pass through without a copy.
+	lim := &lineLimitReader{r: text}
+	br := bufio.NewReaderSize(lim, bufSize)
+	head, _ = br.Peek(3)
 	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
 		if _, err := br.Discard(3); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -294,7 +301,7 @@ func openInput(src rawSource, name string, opts Options) (*input, error) {
 	if bytes.IndexByte(probe, 0) >= 0 {
 		return nil, fmt.Errorf("%s:1: input holds NUL bytes: binary data, or UTF-16 without a byte-order mark (set the encoding)", name)
 	}
-	return &input{name: name, br: br, base: base}, nil
+	return &input{name: name, br: br, base: base, lim: lim}, nil
 }
 
 func newReader(src rawSource, name, format string, opts Options) (Reader, error) {

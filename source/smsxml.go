@@ -1,8 +1,6 @@
 package source
 
 import (
-	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -11,138 +9,6 @@ import (
 	"strings"
 	"time"
 )
-
-// surrogateFixer rewrites UTF-16 surrogate pairs written as two character
-// references (&#55357;&#56397;) into one reference to the real code point,
-// which encoding/xml would otherwise turn into two U+FFFD without an error.
-// The rewrite keeps the length (the number is zero-padded), so line numbers
-// and byte offsets stay those of the file.
-type surrogateFixer struct {
-	r   io.Reader
-	buf []byte
-	// buf[start:hold] is ready to hand out; buf[hold:end] is a reference
-	// cut by the end of the last read, kept until more bytes arrive.
-	start, hold, end int
-	err              error
-}
-
-func newSurrogateFixer(r io.Reader) *surrogateFixer {
-	return &surrogateFixer{r: r, buf: make([]byte, bufSize)}
-}
-
-func (f *surrogateFixer) Read(p []byte) (int, error) {
-	for f.start == f.hold {
-		if f.err != nil {
-			return 0, f.err
-		}
-		n := copy(f.buf, f.buf[f.hold:f.end])
-		f.start, f.hold, f.end = 0, 0, n
-		m, err := f.r.Read(f.buf[f.end:])
-		f.end += m
-		if err != nil {
-			f.err = err
-		}
-		f.hold = fixSurrogates(f.buf[:f.end], f.err != nil)
-	}
-	n := copy(p, f.buf[f.start:f.hold])
-	f.start += n
-	return n, nil
-}
-
-// fixSurrogates rewrites complete surrogate-pair references in data in place
-// and returns how much of data is final: a reference cut by the end of data
-// is held back unless eof.
-func fixSurrogates(data []byte, eof bool) int {
-	for i := 0; i < len(data); {
-		j := bytes.IndexByte(data[i:], '&')
-		if j < 0 {
-			return len(data)
-		}
-		i += j
-		hi, end1, st := charRef(data, i)
-		if st == refMore && !eof {
-			return i
-		}
-		if st != refOK || hi < 0xD800 || hi > 0xDBFF {
-			i++
-			continue
-		}
-		lo, end2, st := charRef(data, end1)
-		if st == refMore && !eof {
-			return i
-		}
-		if st != refOK || lo < 0xDC00 || lo > 0xDFFF {
-			i++
-			continue
-		}
-		cp := 0x10000 + (hi-0xD800)<<10 + (lo - 0xDC00)
-		width := end2 - i - 3 // "&#" + digits + ";"
-		digits := strconv.Itoa(cp)
-		k := i
-		data[k], data[k+1] = '&', '#'
-		k += 2
-		for n := width - len(digits); n > 0; n-- {
-			data[k] = '0'
-			k++
-		}
-		k += copy(data[k:], digits)
-		data[k] = ';'
-		i = end2
-	}
-	return len(data)
-}
-
-const (
-	refNo = iota
-	refOK
-	refMore
-)
-
-// charRef parses "&#NNN;" or "&#xHHH;" at data[i].
-func charRef(data []byte, i int) (v, end, status int) {
-	const maxDigits = 10
-	k := i
-	for _, c := range []byte("&#") {
-		if k >= len(data) {
-			return 0, 0, refMore
-		}
-		if data[k] != c {
-			return 0, 0, refNo
-		}
-		k++
-	}
-	base := 10
-	if k >= len(data) {
-		return 0, 0, refMore
-	}
-	if data[k] == 'x' || data[k] == 'X' {
-		base = 16
-		k++
-	}
-	start := k
-	for ; k < len(data) && k-start <= maxDigits; k++ {
-		c := data[k]
-		var d int
-		switch {
-		case c >= '0' && c <= '9':
-			d = int(c - '0')
-		case base == 16 && c|0x20 >= 'a' && c|0x20 <= 'f':
-			d = int(c|0x20-'a') + 10
-		case c == ';':
-			if k == start {
-				return 0, 0, refNo
-			}
-			return v, k + 1, refOK
-		default:
-			return 0, 0, refNo
-		}
-		v = v*base + d
-	}
-	if k >= len(data) && k-start <= maxDigits {
-		return 0, 0, refMore
-	}
-	return 0, 0, refNo
-}
 
 // Raw columns of an sms-xml record, the attributes worth keeping of <sms>
 // and <mms> ("element" says which).
@@ -153,11 +19,11 @@ func smsRawNames() []string {
 
 const nSMSRaw = 15
 
-// smsReader reads an "SMS Backup & Restore" XML file token by token.
+// smsReader reads an "SMS Backup & Restore" XML file element by element.
 type smsReader struct {
 	in       *input
 	src      rawSource
-	dec      *xml.Decoder
+	sc       *xmlScanner
 	names    []string
 	rawIdx   map[string]int
 	me       meSet
@@ -168,28 +34,48 @@ type smsReader struct {
 
 func newSMSReader(in *input, src rawSource, opts Options) (Reader, error) {
 	stopRecording(src)
-	dec := xml.NewDecoder(newSurrogateFixer(in.br))
-	dec.Strict = true
-	dec.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
-		if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
-			return input, nil
-		}
-		return nil, fmt.Errorf("XML encoding %q is not supported (SMS Backup & Restore writes UTF-8)", charset)
-	}
 	raw := smsRawNames()
 	idx := make(map[string]int, len(raw))
 	for i, n := range raw {
 		idx[n] = i
 	}
 	names := append(raw, chatFieldNames()...)
-	return &smsReader{in: in, src: src, dec: dec, names: names[:len(names):len(names)], rawIdx: idx, me: newMeSet(opts.Me)}, nil
+	r := &smsReader{in: in, src: src, names: names[:len(names):len(names)], rawIdx: idx, me: newMeSet(opts.Me)}
+	r.sc = newXMLScanner(in.br, r.keep)
+	return r, nil
+}
+
+// keep selects the attributes the reader uses; the rest (MMS data above
+// all) are skipped unread.
+func (r *smsReader) keep(elem string, attr []byte) bool {
+	switch elem {
+	case "sms", "mms":
+		_, ok := r.rawIdx[string(attr)]
+		return ok
+	case "part":
+		switch string(attr) {
+		case "seq", "ct", "name", "cl", "text":
+			return true
+		}
+	case "addr":
+		switch string(attr) {
+		case "address", "type":
+			return true
+		}
+	}
+	return false
 }
 
 func (r *smsReader) Format() string { return FormatSMSXML }
 func (r *smsReader) Close() error   { return r.src.Close() }
 
-func (r *smsReader) fail(line int, err error) error {
+func (r *smsReader) fail(err error) error {
 	r.finished = true
+	line := r.sc.line
+	var se *xmlSyntaxError
+	if errors.As(err, &se) {
+		line = se.Line
+	}
 	return fmt.Errorf("%s:%d: %w", r.in.name, line, err)
 }
 
@@ -198,9 +84,7 @@ func (r *smsReader) Next() (*Record, error) {
 		return nil, io.EOF
 	}
 	for {
-		line, _ := r.dec.InputPos()
-		off := r.dec.InputOffset()
-		tok, err := r.dec.Token()
+		ev, err := r.sc.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				r.finished = true
@@ -209,44 +93,69 @@ func (r *smsReader) Next() (*Record, error) {
 				}
 				return nil, io.EOF
 			}
-			l, _ := r.dec.InputPos()
-			return nil, r.fail(l, err)
+			return nil, r.fail(err)
 		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
+		if !ev.start {
 			continue
 		}
-		switch se.Name.Local {
+		switch ev.name {
 		case "smses":
 			r.sawRoot = true
 		case "sms":
 			if !r.sawRoot {
-				return nil, r.fail(line, errors.New("<sms> outside <smses>"))
+				return nil, r.fail(&xmlSyntaxError{Line: ev.line, Msg: "<sms> outside <smses>"})
 			}
-			return r.sms(se, line, off), nil
+			rec := r.sms(ev)
+			if !ev.end {
+				if err := r.skipElement(); err != nil {
+					return nil, err
+				}
+			}
+			return rec, nil
 		case "mms":
 			if !r.sawRoot {
-				return nil, r.fail(line, errors.New("<mms> outside <smses>"))
+				return nil, r.fail(&xmlSyntaxError{Line: ev.line, Msg: "<mms> outside <smses>"})
 			}
-			return r.mms(se, line, off)
+			return r.mms(ev)
 		default:
 			if !r.sawRoot {
-				return nil, r.fail(line, fmt.Errorf("root element <%s> is not <smses>: not an SMS Backup & Restore file", se.Name.Local))
+				return nil, r.fail(&xmlSyntaxError{Line: ev.line, Msg: fmt.Sprintf("root element <%s> is not <smses>: not an SMS Backup & Restore file", ev.name)})
 			}
 		}
 	}
 }
 
-func (r *smsReader) newRecord(se xml.StartElement, line int, off int64) (*Record, []string, []string) {
+// skipElement reads past the end of the element just started.
+func (r *smsReader) skipElement() error {
+	for depth := 1; depth > 0; {
+		ev, err := r.sc.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = &xmlSyntaxError{Line: r.sc.line, Msg: "unexpected EOF"}
+			}
+			return r.fail(err)
+		}
+		switch {
+		case ev.start && ev.end:
+		case ev.start:
+			depth++
+		case ev.end:
+			depth--
+		}
+	}
+	return nil
+}
+
+func (r *smsReader) newRecord(ev xmlEvent) (*Record, []string, []string) {
 	rec := r.arena.record()
-	rec.File, rec.Line, rec.Offset, rec.Names = r.in.name, line, r.in.offset(off), r.names
+	rec.File, rec.Line, rec.Offset, rec.Names = r.in.name, ev.line, r.in.offset(ev.off), r.names
 	vals := r.arena.values(len(r.names))
 	rec.Values = vals
 	raw := vals[:nSMSRaw]
-	raw[0] = se.Name.Local
-	for _, a := range se.Attr {
-		if i, ok := r.rawIdx[a.Name.Local]; ok && i > 0 {
-			raw[i] = a.Value
+	raw[0] = ev.name
+	for _, a := range ev.attrs {
+		if i, ok := r.rawIdx[a.name]; ok && i > 0 {
+			raw[i] = a.value
 		}
 	}
 	return rec, raw, vals[nSMSRaw:]
@@ -282,8 +191,8 @@ func (r *smsReader) setTime(rec *Record, raw, v []string) {
 	v[iTime] = t
 }
 
-func (r *smsReader) sms(se xml.StartElement, line int, off int64) *Record {
-	rec, raw, v := r.newRecord(se, line, off)
+func (r *smsReader) sms(ev xmlEvent) *Record {
+	rec, raw, v := r.newRecord(ev)
 	v[iChannel], v[iKind] = ChannelSMS, KindMessage
 	addr := phoneHandle(nullable(raw[1]))
 	name := nullable(raw[2])
@@ -327,64 +236,64 @@ type mmsPart struct {
 	attachment bool
 }
 
-func (r *smsReader) mms(se xml.StartElement, line int, off int64) (*Record, error) {
-	rec, raw, v := r.newRecord(se, line, off)
+func (r *smsReader) mms(ev xmlEvent) (*Record, error) {
+	rec, raw, v := r.newRecord(ev)
 	v[iChannel] = ChannelSMS
 	var parts []mmsPart
 	var from string
 	var to []string
-	for depth := 1; depth > 0; {
-		tok, err := r.dec.Token()
+	for depth := 1; depth > 0 && !ev.end; {
+		t, err := r.sc.next()
 		if err != nil {
-			l, _ := r.dec.InputPos()
 			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
+				err = &xmlSyntaxError{Line: r.sc.line, Msg: "unexpected EOF"}
 			}
-			return nil, r.fail(l, fmt.Errorf("inside <mms> of line %d: %w", line, err))
+			return nil, r.fail(fmt.Errorf("inside <mms> of line %d: %w", ev.line, err))
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
+		if !t.start {
+			depth--
+			continue
+		}
+		if !t.end {
 			depth++
-			switch t.Name.Local {
-			case "part":
-				p := mmsPart{seq: 0}
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "seq":
-						p.seq, _ = strconv.Atoi(a.Value)
-					case "ct":
-						p.ct = a.Value
-					case "name", "cl":
-						if n := nullable(a.Value); n != "" && p.name == "" {
-							p.name = n
-						}
-					case "text":
-						p.text = nullable(a.Value)
+		}
+		switch t.name {
+		case "part":
+			p := mmsPart{}
+			for _, a := range t.attrs {
+				switch a.name {
+				case "seq":
+					p.seq, _ = strconv.Atoi(a.value)
+				case "ct":
+					p.ct = a.value
+				case "name", "cl":
+					if n := nullable(a.value); n != "" && p.name == "" {
+						p.name = n
 					}
-				}
-				ct := strings.ToLower(p.ct)
-				p.isText = ct == "text/plain"
-				p.attachment = !p.isText && ct != "application/smil" && ct != ""
-				parts = append(parts, p)
-			case "addr":
-				var addr, typ string
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "address":
-						addr = a.Value
-					case "type":
-						typ = a.Value
-					}
-				}
-				switch typ {
-				case "137":
-					from = addr
-				case "151", "130", "129":
-					to = append(to, addr)
+				case "text":
+					p.text = nullable(a.value)
 				}
 			}
-		case xml.EndElement:
-			depth--
+			ct := strings.ToLower(p.ct)
+			p.isText = ct == "text/plain"
+			p.attachment = !p.isText && ct != "application/smil" && ct != ""
+			parts = append(parts, p)
+		case "addr":
+			var addr, typ string
+			for _, a := range t.attrs {
+				switch a.name {
+				case "address":
+					addr = a.value
+				case "type":
+					typ = a.value
+				}
+			}
+			switch typ {
+			case "137":
+				from = addr
+			case "151", "130", "129":
+				to = append(to, addr)
+			}
 		}
 	}
 	sort.SliceStable(parts, func(i, j int) bool { return parts[i].seq < parts[j].seq })
