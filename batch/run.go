@@ -347,6 +347,8 @@ type itemRunner struct {
 	batchSize int
 	// idempotent ops retry an in-doubt batch at once; others leave it in doubt.
 	idempotent bool
+	// settle is how long search may lag behind writes (restore's reconcile).
+	settle time.Duration
 }
 
 // resumeState reads an operation's ledger into identity → last state.

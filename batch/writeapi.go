@@ -1,0 +1,172 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/commlog/commlog/crm"
+)
+
+// WriteAPI is what update, archive, restore, associate, pin and verify
+// need of HubSpot; *crm.Client implements it.
+type WriteAPI interface {
+	Get(ctx context.Context, objectType, id string, q crm.GetOptions) (*crm.Object, error)
+	BatchRead(ctx context.Context, objectType string, in crm.BatchReadInput, archived bool) (*crm.BatchResult, error)
+	BatchCreate(ctx context.Context, objectType string, inputs []crm.CreateInput) (*crm.BatchResult, error)
+	BatchUpdate(ctx context.Context, objectType string, inputs []crm.UpdateInput) (*crm.BatchResult, error)
+	BatchArchive(ctx context.Context, objectType string, ids []string) error
+	Search(ctx context.Context, objectType string, req crm.SearchRequest) (*crm.SearchResult, error)
+	SearchAll(ctx context.Context, objectType string, req crm.SearchRequest, sortProperty string, fn func(crm.Object) error) error
+	Properties(ctx context.Context, objectType string) ([]crm.Property, error)
+	EnsureKeyProperty(ctx context.Context) error
+	Associate(ctx context.Context, fromType, fromID, toType, toID, assocType string) error
+	Unassociate(ctx context.Context, fromType, fromID, toType, toID, assocType string) error
+	BatchAssociate(ctx context.Context, fromType, toType string, pairs []crm.AssociationPair) (*crm.AssociationBatchResult, error)
+	BatchUnassociate(ctx context.Context, fromType, toType string, pairs []crm.AssociationPair) error
+	Pin(ctx context.Context, objectType, objectID, communicationID string) error
+	Stats() crm.Stats
+	Budget() crm.Budget
+}
+
+// assocObjectTypes are the object types a communication is associated
+// with; snapshots and verify read associations to these.
+var assocObjectTypes = []string{crm.Contacts, crm.Companies, crm.Deals, crm.Tickets}
+
+// readObjects batch-reads ids (100 a request) and returns the records
+// found, by id. Ids HubSpot does not return are missing.
+func readObjects(ctx context.Context, api WriteAPI, objectType string, ids, props []string, archived bool) (map[string]crm.Object, error) {
+	found := make(map[string]crm.Object, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		chunk := ids[start:min(start+100, len(ids))]
+		in := crm.BatchReadInput{Properties: props, Inputs: make([]crm.ObjectID, len(chunk))}
+		for i, id := range chunk {
+			in.Inputs[i] = crm.ObjectID{ID: id}
+		}
+		res, err := api.BatchRead(ctx, objectType, in, archived)
+		if err != nil {
+			return nil, fmt.Errorf("reading %d %s: %w", len(chunk), objectType, err)
+		}
+		for _, o := range res.Results {
+			found[o.ID] = o
+		}
+	}
+	return found, nil
+}
+
+// findKeys finds the communications carrying each commlog_key, 100 keys a
+// search.
+func findKeys(ctx context.Context, api WriteAPI, keys []string) (map[string][]string, error) {
+	found := make(map[string][]string)
+	for start := 0; start < len(keys); start += searchChunk {
+		chunk := keys[start:min(start+searchChunk, len(keys))]
+		req := crm.SearchRequest{
+			FilterGroups: []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: KeyProperty, Operator: "IN", Values: chunk}}}},
+			Properties:   []string{KeyProperty},
+			Limit:        200,
+		}
+		for {
+			res, err := api.Search(ctx, crm.Communications, req)
+			if err != nil {
+				return nil, fmt.Errorf("searching %d keys: %w", len(chunk), err)
+			}
+			for _, o := range res.Results {
+				k := o.Properties[KeyProperty]
+				found[k] = append(found[k], o.ID)
+			}
+			if res.After == "" {
+				break
+			}
+			req.After = res.After
+		}
+	}
+	return found, nil
+}
+
+// CreatedRecord is one communication an import ledger says exists.
+type CreatedRecord struct {
+	Key        string
+	ID         string
+	BodySHA256 string
+	File       string
+	Line       int
+}
+
+// LedgerCreated lists the records a ledger says were created and still
+// exist as far as it knows (a key's last event is "created"), in the
+// order they were first created.
+func LedgerCreated(path string) ([]CreatedRecord, error) {
+	last := map[string]LedgerRow{}
+	var order []string
+	err := ReadLedger(path, func(r LedgerRow) error {
+		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
+			return nil
+		}
+		if _, seen := last[r.Key]; !seen {
+			order = append(order, r.Key)
+		}
+		prev, had := last[r.Key]
+		// A reconcile event carries no body hash: keep the one the create had.
+		if had && r.BodySHA256 == "" && prev.HubSpotID == r.HubSpotID {
+			r.BodySHA256 = prev.BodySHA256
+		}
+		last[r.Key] = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []CreatedRecord
+	for _, k := range order {
+		r := last[k]
+		if r.State == StateCreated && r.HubSpotID != "" {
+			out = append(out, CreatedRecord{Key: k, ID: r.HubSpotID, BodySHA256: r.BodySHA256, File: r.SourceFile, Line: r.SourceLine})
+		}
+	}
+	return out, nil
+}
+
+// derivedPath names a file beside base: x.csv + ".archive.csv" → x.archive.csv.
+func derivedPath(base, suffix string) string {
+	return strings.TrimSuffix(base, filepath.Ext(base)) + suffix
+}
+
+// syncDir makes a new file's directory entry durable.
+func syncDir(path string) error {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// writableProperties lists the communication properties a create or
+// update may write, and the read-only ones, by name.
+func writableProperties(ctx context.Context, api WriteAPI) (writable, readOnly map[string]bool, err error) {
+	defs, err := api.Properties(ctx, crm.Communications)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading communication properties: %w", err)
+	}
+	writable, readOnly = map[string]bool{}, map[string]bool{}
+	for _, p := range defs {
+		if p.ModificationMetadata.ReadOnlyValue || p.Calculated {
+			readOnly[p.Name] = true
+		} else {
+			writable[p.Name] = true
+		}
+	}
+	return writable, readOnly, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
