@@ -9,6 +9,9 @@
 //
 // One request pipeline: count → latency → auth → route → rate limit →
 // fault → decode → validate → act (state + write-ahead log) → write.
+//
+// GET / is not API: it is a server-rendered timeline page for people
+// (see timeline.go), open without the token.
 package sandbox
 
 import (
@@ -320,6 +323,12 @@ func newUUID() string {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// The timeline page: no API token, counters, latency, limits or
+		// faults (see timeline.go).
+		s.serveTimeline(w, r)
+		return
+	}
 	cid := newUUID()
 	w.Header()["x-hubspot-correlation-id"] = []string{cid}
 	if !strings.HasPrefix(r.URL.Path, "/__sandbox/") {
