@@ -1,0 +1,192 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/commlog/commlog/crm"
+)
+
+// Drift kinds verify reports.
+const (
+	DriftMissing  = "missing"  // the record is gone (not even in the recycling bin)
+	DriftArchived = "archived" // the record is in the recycling bin
+	DriftChanged  = "changed"  // its body's hash differs from what the import sent
+	DriftDangling = "dangling" // it is associated with a record that no longer exists
+)
+
+// VerifyOptions configure one verify run.
+type VerifyOptions struct {
+	Ledger  string
+	API     WriteAPI
+	Workers int // concurrent association reads; 0 = 4
+	// SkipAssociations leaves out the dangling-association check, which
+	// costs one request per record.
+	SkipAssociations bool
+}
+
+// Drift is one finding.
+type Drift struct {
+	Kind   string `json:"kind"`
+	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Source string `json:"source,omitempty"` // file:line of the row that created it
+	Detail string `json:"detail,omitempty"`
+}
+
+// VerifyReport is what verify found.
+type VerifyReport struct {
+	Ledger   string         `json:"ledger"`
+	Checked  int            `json:"checked"`
+	OK       int            `json:"ok"`
+	Counts   map[string]int `json:"counts"`
+	Drift    []Drift        `json:"drift"`
+	Requests int64          `json:"requests"`
+}
+
+// ErrDrift: verify found records that differ from what the ledger says.
+var ErrDrift = fmt.Errorf("drift found: %w", ErrRowsFailed)
+
+// Verify batch-reads every record the ledger says exists and reports the
+// ones missing, archived, changed (body hash differs from what was sent;
+// ledgers from before body_sha256 skip this check) and with dangling
+// associations. It returns an error wrapping ErrDrift when it found any.
+func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
+	if o.API == nil {
+		return nil, errors.New("verify: no HubSpot client")
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	recs, err := LedgerCreated(o.Ledger)
+	if err != nil {
+		return nil, err
+	}
+	rep := &VerifyReport{Ledger: o.Ledger, Checked: len(recs), Counts: map[string]int{}, Drift: []Drift{}}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	props := []string{"hs_communication_body", KeyProperty}
+	live, err := readObjects(ctx, o.API, crm.Communications, ids, props, false)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, r := range recs {
+		if _, ok := live[r.ID]; !ok {
+			gone = append(gone, r.ID)
+		}
+	}
+	archived, err := readObjects(ctx, o.API, crm.Communications, gone, []string{"hs_object_id"}, true)
+	if err != nil {
+		return nil, err
+	}
+	bad := map[string]bool{}
+	add := func(kind string, r CreatedRecord, detail string) {
+		rep.Drift = append(rep.Drift, Drift{Kind: kind, ID: r.ID, Key: r.Key, Source: fmt.Sprintf("%s:%d", r.File, r.Line), Detail: detail})
+		rep.Counts[kind]++
+		bad[r.ID] = true
+	}
+	var present []CreatedRecord
+	for _, r := range recs {
+		obj, ok := live[r.ID]
+		switch {
+		case !ok && archivedHas(archived, r.ID):
+			add(DriftArchived, r, "in the recycling bin")
+		case !ok:
+			add(DriftMissing, r, "not found, not archived")
+		default:
+			present = append(present, r)
+			if r.BodySHA256 != "" && BodyHash(obj.Properties["hs_communication_body"]) != r.BodySHA256 {
+				add(DriftChanged, r, "hs_communication_body differs from what was sent")
+			}
+		}
+	}
+	if !o.SkipAssociations && len(present) > 0 {
+		if err := danglingAssociations(ctx, o, present, add); err != nil {
+			return nil, err
+		}
+	}
+	rep.OK = rep.Checked - len(bad)
+	rep.Requests = o.API.Stats().Requests
+	if len(rep.Drift) > 0 {
+		return rep, fmt.Errorf("%d of %d records drifted (%s): %w", len(bad), rep.Checked, countsText(rep.Counts), ErrDrift)
+	}
+	return rep, nil
+}
+
+func archivedHas(m map[string]crm.Object, id string) bool { _, ok := m[id]; return ok }
+
+func countsText(c map[string]int) string {
+	s := ""
+	for _, k := range sortedKeys(c) {
+		if s != "" {
+			s += ", "
+		}
+		s += fmt.Sprintf("%d %s", c[k], k)
+	}
+	return s
+}
+
+// danglingAssociations reads each record's associations and reports those
+// whose target no longer exists (batch-read per object type).
+func danglingAssociations(ctx context.Context, o VerifyOptions, recs []CreatedRecord, add func(string, CreatedRecord, string)) error {
+	assocs := make([]map[string]crm.AssociationList, len(recs))
+	var mu sync.Mutex
+	r := runner{cfg: runConfig{Workers: o.Workers}}
+	g, gctx := r.group(ctx)
+	for i, rec := range recs {
+		g.Go(func() error {
+			obj, err := o.API.Get(gctx, crm.Communications, rec.ID, crm.GetOptions{Properties: []string{"hs_object_id"}, Associations: assocObjectTypes})
+			if err != nil {
+				return fmt.Errorf("reading the associations of %s: %w", rec.ID, err)
+			}
+			mu.Lock()
+			assocs[i] = obj.Associations
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	targets := map[string]map[string]bool{}
+	for _, a := range assocs {
+		for t, l := range a {
+			for _, x := range l.Results {
+				if targets[t] == nil {
+					targets[t] = map[string]bool{}
+				}
+				targets[t][x.ID] = true
+			}
+		}
+	}
+	exists := map[string]map[string]crm.Object{}
+	for t, set := range targets {
+		ids := sortedKeys(set)
+		found, err := readObjects(ctx, o.API, t, ids, []string{"hs_object_id"}, false)
+		if err != nil {
+			return err
+		}
+		exists[t] = found
+	}
+	for i, a := range assocs {
+		for _, t := range sortedKeys(a) {
+			var lost []string
+			for _, x := range a[t].Results {
+				if _, ok := exists[t][x.ID]; !ok {
+					lost = append(lost, x.ID)
+				}
+			}
+			if len(lost) > 0 {
+				sort.Strings(lost)
+				add(DriftDangling, recs[i], fmt.Sprintf("associated %s %v no longer exist", t, lost))
+			}
+		}
+	}
+	return nil
+}
