@@ -46,7 +46,11 @@ func newSandboxCommand(g *globals) *cli.Command {
 			"associations, properties and owners — same paths, status codes, error bodies, rate-limit\n" +
 			"headers and limits — with state kept in --state across restarts. The first line on stderr\n" +
 			"is 'listening on http://ADDR'. Stop it with Ctrl-C; the state is flushed.\n\n" +
-			"Not HubSpot API: GET /__sandbox/stats, POST /__sandbox/reset.\n\n" +
+			"Not HubSpot API: GET /__sandbox/stats, POST /__sandbox/reset, and GET / — a contact\n" +
+			"timeline page for people: open http://ADDR/ in a browser, search a contact by name, email\n" +
+			"or phone and read its communications (pinned first, then newest). The page needs no token\n" +
+			"even with --token (the token guards the API, as HubSpot's does); it is served wherever the\n" +
+			"sandbox listens, 127.0.0.1 by default, so do not bind beyond loopback if the data is private.\n\n" +
 			"Examples:\n" +
 			"  commlog sandbox --contacts 200\n" +
 			"  commlog sandbox --addr 127.0.0.1:0 --tier free --faults 5xx=0.02,drop=0.01 --seed 7\n" +
@@ -139,7 +143,7 @@ func runSandbox(ctx context.Context, o sandboxOptions) error {
 	if opts.StateDir != "" {
 		where = opts.StateDir
 	}
-	o.Logger.Info("sandbox ready", "tier", o.Tier, "auth", opts.Token != "", "state", where,
+	o.Logger.Info("sandbox ready", "timeline", "http://"+ln.Addr().String()+"/", "tier", o.Tier, "auth", opts.Token != "", "state", where,
 		"communications", st.Objects["communications"], "contacts", st.Objects["contacts"], "faults", opts.Faults.String())
 	serr := srv.Serve(ctx, ln)
 	cerr := srv.Close()

@@ -94,6 +94,10 @@ func TestSandboxCommand(t *testing.T) {
 	if r.StatusCode != 201 || r.Header.Get("X-HubSpot-RateLimit-Max") != "100" {
 		t.Errorf("create: %d, max %q", r.StatusCode, r.Header.Get("X-HubSpot-RateLimit-Max"))
 	}
+	// The timeline page is open without the token and lists the seeded contacts.
+	if r := sandboxRequest(t, "GET", url+"/", "", ""); r.StatusCode != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("timeline page without token: %d %s", r.StatusCode, r.Header.Get("Content-Type"))
+	}
 	if code, out := stop(); code != 0 || !strings.Contains(out, "sandbox stopped") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
