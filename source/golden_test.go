@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -221,6 +222,22 @@ func TestSniff(t *testing.T) {
 	}
 }
 
+// TestSniffSaysWhichFormat checks that auto reports its choice to the logger.
+func TestSniffSaysWhichFormat(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	rd, err := NewReader(strings.NewReader("From,To,Body,SentDate,Sid,Direction\n"), "log.csv", Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for _, want := range []string{"source format detected", "file=log.csv", "format=twilio", "Twilio message log header"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q lacks %q", buf.String(), want)
+		}
+	}
+}
+
 // TestWhatsAppZip reads the iOS fixture from the .zip WhatsApp shares, with
 // media next to _chat.txt, and expects the same records as from the text.
 func TestWhatsAppZip(t *testing.T) {
@@ -268,6 +285,41 @@ func TestWhatsAppZip(t *testing.T) {
 		if diff := cmp.Diff(fromText, fromZip, strip); diff != "" {
 			t.Errorf("zip and text differ (-text +zip):\n%s", diff)
 		}
+	}
+}
+
+// TestLinkedInZip reads messages.csv from LinkedIn's data-export archive with auto.
+func TestLinkedInZip(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range map[string][]byte{
+		"Connections.csv": []byte("Notes:\nFirst Name,Last Name,URL\n"),
+		"messages.csv":    readFixture(t, "linkedin/messages.csv"),
+	} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zpath := filepath.Join(t.TempDir(), "Basic_LinkedInDataExport_03-08-2024.zip")
+	if err := os.WriteFile(zpath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := Open(zpath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	recs, err := drain(t, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.Format() != FormatLinkedIn || len(recs) != 6 {
+		t.Errorf("format %s with %d records, want linkedin with 6", rd.Format(), len(recs))
 	}
 }
 

@@ -74,10 +74,7 @@ func Open(path string, opts Options) (Reader, error) {
 			return nil, err
 		}
 		if isZip {
-			if format == FormatAuto {
-				logger(opts).Info("source format detected", "file", path, "format", FormatWhatsApp, "by", "zip archive")
-			}
-			return openWhatsAppZip(path, opts)
+			return openZip(path, format, opts)
 		}
 	}
 	f, err := os.Open(path)
@@ -163,10 +160,9 @@ func (s *seekSource) Close() error    { return nil }
 // replaySource makes a plain io.Reader readable twice by recording what the
 // first pass read, up to replayLimit bytes.
 type replaySource struct {
-	r       io.Reader
-	rec     *recorder
-	opened  int
-	overrun bool
+	r      io.Reader
+	rec    *recorder
+	opened int
 }
 
 const replayLimit = 16 << 20
@@ -414,10 +410,27 @@ func (s *zipSource) Close() error {
 	return err
 }
 
-func openWhatsAppZip(path string, opts Options) (Reader, error) {
+// openZip reads the chat inside an archive: WhatsApp's export, or with
+// auto also LinkedIn's data export (messages.csv).
+func openZip(path, format string, opts Options) (Reader, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a readable zip archive: %w", path, err)
+	}
+	if format == FormatAuto {
+		for _, f := range zr.File {
+			if filepath.Base(f.Name) == "messages.csv" {
+				logger(opts).Info("source format detected", "file", path, "format", FormatLinkedIn, "by", "messages.csv in a zip archive")
+				src := &zipSource{zr: zr, f: f}
+				rd, err := newReader(src, path, FormatLinkedIn, opts)
+				if err != nil {
+					src.Close()
+					return nil, err
+				}
+				return rd, nil
+			}
+		}
+		logger(opts).Info("source format detected", "file", path, "format", FormatWhatsApp, "by", "zip archive")
 	}
 	f := pickChatEntry(zr.File)
 	if f == nil {

@@ -22,7 +22,7 @@ import (
 type Record struct {
 	File   string // path as given by the user
 	Line   int    // 1-based line where the record starts (element line for XML)
-	Offset int64  // byte offset of the record's start, where the reader knows it
+	Offset int64  // byte offset of the record's start, where the reader knows it; -1 for transcoded input
 	Names  []string
 	Values []string
 	// Err is a row-level problem (ragged CSV row, bad JSON line, undecodable

@@ -435,7 +435,9 @@ func (r *whatsappReader) sender(author string) *waSender {
 	case DirOutbound:
 		s.counterpart = joinNonEmpty(others)
 	}
-	r.senders[author] = s
+	if len(r.senders) < 4*maxParticipants { // bounded: a broken file may have an "author" per line
+		r.senders[author] = s
+	}
 	return s
 }
 
