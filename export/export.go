@@ -421,13 +421,20 @@ func (r *run) write(o *crm.Object) error {
 			break
 		}
 	}
-	ts := int64(0)
-	if o.Archived && o.ArchivedAt != nil {
-		ts = o.ArchivedAt.UnixMilli()
-	} else if m, err := modifiedMillis(o); err == nil {
-		ts = m
+	// The newest change seen moves the mark. In an incremental run only
+	// what search returned counts: the archived list has no index lag, so
+	// an archive time there says nothing about which updates search has
+	// indexed, and letting it move the mark could pass an update still
+	// invisible because the index lags more than SafetyLag.
+	switch {
+	case o.Archived && r.sum.Mode == ModeIncremental:
+	case o.Archived && o.ArchivedAt != nil:
+		r.newest = max(r.newest, o.ArchivedAt.UnixMilli())
+	default:
+		if m, err := modifiedMillis(o); err == nil {
+			r.newest = max(r.newest, m)
+		}
 	}
-	r.newest = max(r.newest, ts)
 	return nil
 }
 
