@@ -129,8 +129,23 @@ func (s *sandboxProc) stop(sig syscall.Signal) {
 
 func (s *sandboxProc) url() string { return "http://" + s.addr }
 
-// get reads a sandbox endpoint as JSON.
+// get reads a sandbox endpoint as JSON. The sandbox injects its faults
+// into these reads too (429s, 5xx, resets), so a failed read is tried
+// again: the census must count what is stored, not what one flaky read saw.
 func (s *sandboxProc) get(path string, v any) error {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		if err = s.getOnce(path, v); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (s *sandboxProc) getOnce(path string, v any) error {
 	req, _ := http.NewRequest("GET", s.url()+path, nil)
 	req.Header.Set("Authorization", "Bearer "+chaosToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -271,7 +286,11 @@ func TestChaos(t *testing.T) {
 func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows int) census {
 	dir := t.TempDir()
 	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(dir, "sandbox"),
-		args: []string{"--tier", "unlimited", "--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
+		// --burst: the unlimited tier sends no rate-limit headers, so the
+		// client would keep its initial guess (100 per 10 s, 1,000 rows/s)
+		// and 60 trials would not fit in make chaos's 15 minutes. A
+		// window no import can fill makes the sandbox send the headers.
+		args: []string{"--tier", "unlimited", "--burst", "1000000", "--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
 			"--search-lag", "200ms", "--contacts", "1"}}
 	sb.start()
 	defer sb.stop(syscall.SIGTERM)

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+)
+
+// MemoryResult is the import's peak RSS for a small and a large input,
+// each measured as its own child process with the limits off.
+type MemoryResult struct {
+	SmallRows             int     `json:"small_rows"`
+	SmallRSSMB            float64 `json:"small_rss_mb"`
+	LargeRows             int     `json:"large_rows"`
+	LargeRSSMB            float64 `json:"large_rss_mb"`
+	Ratio                 float64 `json:"ratio"`
+	LargeRecordsPerSecond float64 `json:"large_records_per_second"`
+	LargeElapsedSeconds   float64 `json:"large_elapsed_seconds"`
+}
+
+// unlimitedArgs are the sandbox flags for "limits off". The unlimited tier
+// sends no rate-limit headers, and without them the client keeps its
+// initial guess of 100 requests per 10 s (1,000 rows/s); a window no import
+// can fill makes the sandbox send headers and the client go flat out.
+var unlimitedArgs = []string{"--tier", "unlimited", "--burst", "10000000", "--search-lag", "200ms"}
+
+func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult, error) {
+	small, err := importRSS(ctx, opts, dir, "small", opts.Sizes.MemorySmall)
+	if err != nil {
+		return nil, err
+	}
+	large, err := importRSS(ctx, opts, dir, "large", opts.Sizes.MemoryLarge)
+	if err != nil {
+		return nil, err
+	}
+	const mb = 1 << 20
+	r := &MemoryResult{
+		SmallRows: opts.Sizes.MemorySmall, SmallRSSMB: round(float64(small.MaxRSS)/mb, 1),
+		LargeRows: opts.Sizes.MemoryLarge, LargeRSSMB: round(float64(large.MaxRSS)/mb, 1),
+		LargeRecordsPerSecond: round(large.Summary.RecordsPerSecond, 0),
+		LargeElapsedSeconds:   round(large.Summary.ElapsedSeconds, 1),
+	}
+	if small.MaxRSS > 0 {
+		r.Ratio = round(float64(large.MaxRSS)/float64(small.MaxRSS), 2)
+	}
+	return r, nil
+}
+
+// importRSS imports rows synthetic rows into a fresh sandbox process and
+// returns the import process's run.
+func importRSS(ctx context.Context, opts Options, dir, name string, rows int) (*importRun, error) {
+	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs...)
+	if err != nil {
+		return nil, err
+	}
+	defer sb.stop()
+	contact, err := sb.contactID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	input, mappingPath := filepath.Join(dir, name+".csv"), filepath.Join(dir, name+".yaml")
+	if _, _, err := writeChatCSV(input, rows, 0, contact); err != nil {
+		return nil, err
+	}
+	if err := writeMapping(mappingPath); err != nil {
+		return nil, err
+	}
+	run, err := runImport(ctx, opts.Bin, sb, mappingPath, filepath.Join(dir, name+".ledger.csv"), input)
+	if err != nil {
+		return nil, err
+	}
+	if run.Summary.Created != int64(rows) {
+		return nil, fmt.Errorf("%d-row import created %d communications", rows, run.Summary.Created)
+	}
+	if run.MaxRSS == 0 {
+		return nil, fmt.Errorf("no peak RSS for the %d-row import (rusage unavailable)", rows)
+	}
+	return run, nil
+}
