@@ -143,6 +143,7 @@ func commands(g *globals) []*cli.Command {
 		newValidateCommand(g),
 		newSandboxCommand(g),
 		newReportCommand(g),
+		newExportCommand(g),
 	}
 }
 
