@@ -52,7 +52,7 @@ func TestExportCommand(t *testing.T) {
 		args     []string
 		want     int
 		file     string // output file to check, "" = stdout
-		rows     int // < 0: between 1 and -rows
+		rows     int    // < 0: between 1 and -rows
 		mode     string // --json summary mode, "" = no --json
 		wantText string // expected on stderr
 	}{
