@@ -1,0 +1,253 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/commlog/commlog/crm"
+)
+
+// PinOptions configure one pin run. Either Input or LatestPerContact with
+// FromLedger chooses what to pin.
+type PinOptions struct {
+	RunOptions
+	API WriteAPI
+	// Input is a CSV with the columns object_type, object_id and
+	// communication (id or commlog_key).
+	Input string
+	// LatestPerContact pins, on every contact, the newest (hs_timestamp)
+	// communication FromLedger created for it.
+	LatestPerContact bool
+	FromLedger       string
+	// ImportLedger resolves communication keys of Input; unknown keys are searched.
+	ImportLedger string
+	// AssociateFirst creates a missing association before pinning;
+	// otherwise an unassociated pair fails (HubSpot pins only activities
+	// associated with the record).
+	AssociateFirst bool
+}
+
+// Pin pins communications on records' timelines (hs_pinned_engagement_id,
+// one pinned activity a record, written by batch update 100 records a
+// request) after checking each communication is associated with the record.
+func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
+	src := o.Input
+	if o.LatestPerContact {
+		src = o.FromLedger
+	}
+	if src == "" || (o.Input != "" && o.LatestPerContact) {
+		return nil, errors.New("pin: give a CSV, or --latest-per-contact with --ledger")
+	}
+	if o.Ledger == "" {
+		o.Ledger = derivedPath(src, ".pin.csv")
+	}
+	if err := o.check(OpPin); err != nil {
+		return nil, err
+	}
+	if o.API == nil {
+		return nil, errors.New("pin: no HubSpot client")
+	}
+	ir := &itemRunner{runner: newRunner(runConfig{
+		Operation: OpPin, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
+		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
+		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
+	}), opName: OpPin, batchSize: o.BatchSize, idempotent: true}
+
+	var items []opItem
+	var bad []LedgerRow
+	var err error
+	if o.LatestPerContact {
+		items, err = latestPerContact(ctx, o)
+	} else {
+		items, bad, err = pinItemsFromCSV(ctx, o, ir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ir.c.rows.Add(int64(len(items)))
+	// One pinned activity a record: the last row for a record wins.
+	last := map[string]int{}
+	for i, it := range items {
+		last[it.assoc.toType+"/"+it.assoc.toID] = i
+	}
+	kept := items[:0]
+	for i, it := range items {
+		if last[it.assoc.toType+"/"+it.assoc.toID] != i {
+			ir.c.skipped.Add(1)
+			continue
+		}
+		it.ident = "pin|" + it.id + "|" + it.key
+		kept = append(kept, it)
+	}
+	prev, err := resumeState(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key })
+	if err != nil {
+		return nil, err
+	}
+	items = ir.filterDone(kept, prev, o.RetryFailed, StateUpdated)
+	if o.Plan {
+		ir.c.planned.Add(int64(len(items)))
+		return ir.summary(), nil
+	}
+	led, _, err := OpenLedger(o.Ledger, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer led.Close()
+	ir.led = led
+	ir.append(bad...)
+	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
+	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+		out := make([]itemResult, len(batch))
+		byType := map[string][]int{}
+		for i, it := range batch {
+			ok, err := ensureAssociated(ctx, o, it)
+			switch {
+			case err != nil:
+				out[i] = pairResult(err, "")
+			case !ok:
+				out[i] = itemResult{state: StateFailed, category: "NOT_ASSOCIATED",
+					message: fmt.Sprintf("communication %s is not associated with %s %s (--associate creates the association)", it.props["communication_id"], it.assoc.toType, it.assoc.toID)}
+			default:
+				byType[it.assoc.toType] = append(byType[it.assoc.toType], i)
+			}
+		}
+		for _, t := range sortedKeys(byType) {
+			idx := byType[t]
+			inputs := make([]crm.UpdateInput, len(idx))
+			recs := make([]opItem, len(idx))
+			for j, i := range idx {
+				inputs[j] = crm.UpdateInput{ID: batch[i].assoc.toID, Properties: map[string]string{crm.PinnedEngagementProperty: batch[i].props["communication_id"]}}
+				recs[j] = opItem{id: batch[i].assoc.toID}
+			}
+			res, err := o.API.BatchUpdate(ctx, t, inputs)
+			if err != nil {
+				if len(byType) == 1 && len(idx) == len(batch) {
+					return nil, err
+				}
+				for _, i := range idx {
+					out[i] = pairResult(err, "")
+				}
+				continue
+			}
+			for j, r := range matchByID(recs, res, StateUpdated) {
+				if r.state == StateUpdated {
+					r.message = "pinned communication " + batch[idx[j]].props["communication_id"]
+				}
+				out[idx[j]] = r
+			}
+		}
+		return out, nil
+	}))
+	return ir.end(err, nil, smp)
+}
+
+// ensureAssociated checks that the communication is associated with the
+// record, creating the association when asked to.
+func ensureAssociated(ctx context.Context, o PinOptions, it opItem) (bool, error) {
+	comm := it.props["communication_id"]
+	obj, err := o.API.Get(ctx, crm.Communications, comm, crm.GetOptions{Properties: []string{"hs_object_id"}, Associations: []string{it.assoc.toType}})
+	if err != nil {
+		return false, err
+	}
+	for _, a := range obj.Associations[it.assoc.toType].Results {
+		if a.ID == it.assoc.toID {
+			return true, nil
+		}
+	}
+	if !o.AssociateFirst {
+		return false, nil
+	}
+	typeID, ok := crm.DefaultAssociationTypeID(crm.Communications, it.assoc.toType)
+	if !ok {
+		return false, fmt.Errorf("no default association from communications to %s", it.assoc.toType)
+	}
+	return true, o.API.Associate(ctx, crm.Communications, comm, it.assoc.toType, it.assoc.toID, strconv.Itoa(typeID))
+}
+
+// pinItemsFromCSV reads the pin CSV. An item's id (the ledger's
+// hubspot_id) is the record pinned on; its key, the communication's id.
+func pinItemsFromCSV(ctx context.Context, o PinOptions, ir *itemRunner) ([]opItem, []LedgerRow, error) {
+	rows, err := readPairsCSV(o.Input, []string{"object_type", "object_id", "communication"}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bad []LedgerRow
+	var pending []updateRow
+	for _, r := range rows {
+		if _, err := parseAssoc(r.props["object_type"], r.props["object_id"], ""); err != nil {
+			ir.c.invalid.Add(1)
+			bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Operation: OpPin,
+				State: StateInvalid, Category: "INVALID_ROW", Message: err.Error()})
+			continue
+		}
+		u := updateRow{line: r.line, props: r.props}
+		if c := r.props["communication"]; isDigits(c) {
+			u.id = c
+		} else {
+			u.key = c
+		}
+		pending = append(pending, u)
+	}
+	items, err := resolveUpdateIDs(ctx, UpdateOptions{API: o.API, Input: o.Input, ImportLedger: o.ImportLedger}, pending, func(r updateRow, why string) {
+		ir.c.unresolved.Add(1)
+		bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Operation: OpPin,
+			State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range items {
+		it := &items[i]
+		it.assoc, _ = parseAssoc(it.props["object_type"], it.props["object_id"], "")
+		it.props = map[string]string{"communication_id": it.id}
+		it.key, it.id = it.id, it.assoc.toID
+	}
+	return items, bad, nil
+}
+
+// latestPerContact finds, for every contact, the newest communication the
+// ledger created for it.
+func latestPerContact(ctx context.Context, o PinOptions) ([]opItem, error) {
+	recs, err := LedgerCreated(o.FromLedger)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	objs, err := readObjects(ctx, o.API, crm.Communications, ids, []string{"hs_timestamp"}, false)
+	if err != nil {
+		return nil, err
+	}
+	type best struct{ ts, comm string }
+	newest := map[string]best{}
+	for _, id := range ids {
+		obj, ok := objs[id]
+		if !ok {
+			continue
+		}
+		full, err := o.API.Get(ctx, crm.Communications, id, crm.GetOptions{Properties: []string{"hs_timestamp"}, Associations: []string{crm.Contacts}})
+		if err != nil {
+			return nil, fmt.Errorf("reading the contacts of %s: %w", id, err)
+		}
+		ts := obj.Properties["hs_timestamp"]
+		for _, c := range full.Associations[crm.Contacts].Results {
+			if b, ok := newest[c.ID]; !ok || ts > b.ts || (ts == b.ts && id > b.comm) {
+				newest[c.ID] = best{ts, id}
+			}
+		}
+	}
+	contacts := sortedKeys(newest)
+	sort.Strings(contacts)
+	items := make([]opItem, 0, len(contacts))
+	for _, c := range contacts {
+		b := newest[c]
+		items = append(items, opItem{file: o.FromLedger, id: c, key: b.comm,
+			assoc: assocItem{toType: crm.Contacts, toID: c}, props: map[string]string{"communication_id": b.comm}})
+	}
+	return items, nil
+}
