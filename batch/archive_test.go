@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,11 +173,11 @@ type failingArchive struct {
 	t        *testing.T
 	snapshot string
 	want     int
-	calls    int
+	calls    atomic.Int64
 }
 
 func (f *failingArchive) BatchArchive(ctx context.Context, objectType string, ids []string) error {
-	f.calls++
+	f.calls.Add(1)
 	if got := len(snapshotIDs(f.t, f.snapshot)); got != f.want {
 		f.t.Errorf("archive request sent with %d of %d records in the snapshot", got, f.want)
 	}
@@ -194,7 +195,7 @@ func TestArchiveSnapshotIsCompleteBeforeTheFirstArchive(t *testing.T) {
 	if !errors.Is(err, ErrInDoubt) {
 		t.Fatalf("archive with failing requests: %v, want ErrInDoubt", err)
 	}
-	if api.calls == 0 {
+	if api.calls.Load() == 0 {
 		t.Fatal("no archive request was made: the test proves nothing")
 	}
 	if n := liveComms(env); n != 150 {
