@@ -26,6 +26,9 @@ type walker struct {
 	page func(ctx context.Context, objs []crm.Object) error
 	// pages counts search requests.
 	pages func()
+	// peakSeen is the largest the overlap set grew: tests hold it to the
+	// number of records sharing one instant (memory flat in the export).
+	peakSeen int
 }
 
 // walk runs the time-ordered walk over [from, to) in milliseconds.
@@ -107,6 +110,7 @@ func (w *walker) window(ctx context.Context, cursor *int64, inclusive *bool, see
 				clear(seen)
 			}
 			seen[o.ID] = true
+			w.peakSeen = max(w.peakSeen, len(seen))
 			fresh = append(fresh, o)
 		}
 		if len(fresh) > 0 {

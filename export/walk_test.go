@@ -15,6 +15,12 @@ import (
 
 // collect runs a walk over [from, to) and returns the ids in write order.
 func collect(t *testing.T, f *fakeAPI, limit, cap int, from, to int64) ([]string, error) {
+	ids, _, err := collectPeak(t, f, limit, cap, from, to)
+	return ids, err
+}
+
+// collectPeak also returns the walk's peak overlap set size.
+func collectPeak(t *testing.T, f *fakeAPI, limit, cap int, from, to int64) ([]string, int, error) {
 	t.Helper()
 	var ids []string
 	var last int64 = -1
@@ -34,7 +40,7 @@ func collect(t *testing.T, f *fakeAPI, limit, cap int, from, to int64) ([]string
 			return nil
 		}}
 	err := w.walk(context.Background(), from, to)
-	return ids, err
+	return ids, w.peakSeen, err
 }
 
 func id(n int) string { return strconv.Itoa(50000000000 + n) }
@@ -72,12 +78,17 @@ func TestWalkExactlyOnce(t *testing.T) {
 					want = append(want, id(i))
 				}
 			}
-			got, err := collect(t, f, tt.limit, tt.cap, from, to)
+			got, peak, err := collectPeak(t, f, tt.limit, tt.cap, from, to)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(sortedIDs(want), sortedIDs(got)); diff != "" {
 				t.Errorf("ids (-want +got):\n%s", diff)
+			}
+			// Memory stays flat: the only set that grows holds the ids of
+			// one instant.
+			if peak > tt.group {
+				t.Errorf("overlap set grew to %d ids; at most %d records share an instant", peak, tt.group)
 			}
 		})
 	}
