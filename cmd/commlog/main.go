@@ -144,6 +144,12 @@ func commands(g *globals) []*cli.Command {
 		newSandboxCommand(g),
 		newReportCommand(g),
 		newExportCommand(g),
+		newUpdateCommand(g),
+		newArchiveCommand(g),
+		newRestoreCommand(g),
+		newAssociateCommand(g),
+		newPinCommand(g),
+		newVerifyCommand(g),
 	}
 }
 
