@@ -43,12 +43,16 @@ func archivedParam(r *http.Request) bool {
 	return strings.EqualFold(r.URL.Query().Get("archived"), "true")
 }
 
-// commit writes the pending log entry; a failure to persist is a 500.
+// commit queues the pending log entry; the pipeline waits for it to be
+// written, after the lock is released, before answering (group commit). A
+// failure to persist is a 500.
 func (s *Server) commit(res result) result {
-	if err := s.flushLocked(); err != nil {
+	seq, err := s.enqueueLocked()
+	if err != nil {
 		s.log.Error("sandbox: write-ahead log", "err", err)
 		return fail(newAPIError(http.StatusInternalServerError, "INTERNAL_ERROR", "sandbox could not persist the write: %v", err))
 	}
+	res.walSeq = seq
 	return res
 }
 

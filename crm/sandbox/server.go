@@ -145,14 +145,25 @@ func (s *Server) seed() error {
 	return s.flushLocked()
 }
 
-// flushLocked writes the pending operations to the log. Caller holds mu.
+// flushLocked writes the pending operations to the log and waits for
+// them. Caller holds mu.
 func (s *Server) flushLocked() error {
+	seq, err := s.enqueueLocked()
+	if err != nil || seq == 0 {
+		return err
+	}
+	return s.wal.wait(seq)
+}
+
+// enqueueLocked queues the pending operations as one log line and returns
+// the sequence number to wait for (0: nothing to wait for). Caller holds mu.
+func (s *Server) enqueueLocked() (uint64, error) {
 	ops := s.st.pending
 	s.st.pending = s.st.pending[:0]
 	if s.wal == nil || len(ops) == 0 {
-		return nil
+		return 0, nil
 	}
-	return s.wal.append(ops)
+	return s.wal.enqueue(ops)
 }
 
 // Handler returns the sandbox as an http.Handler (e.g. for
@@ -284,6 +295,9 @@ func (s *Server) reset() error {
 type result struct {
 	status int
 	body   any
+	// walSeq is the write-ahead-log line that must be written before the
+	// response is sent (0: none); see wal.go, group commit.
+	walSeq uint64
 }
 
 type apiHandler func(r *http.Request) result
@@ -422,6 +436,12 @@ func (pr *pipeline) run(w http.ResponseWriter, r *http.Request, info routeInfo, 
 		}
 	}
 	res := h(r)
+	if res.walSeq != 0 {
+		if err := s.wal.wait(res.walSeq); err != nil {
+			s.log.Error("sandbox: write-ahead log", "err", err)
+			res = fail(newAPIError(http.StatusInternalServerError, "INTERNAL_ERROR", "sandbox could not persist the write: %v", err))
+		}
+	}
 	if fault == faultDrop {
 		// The write is applied; the client never hears about it.
 		hijackClose(w, false)
