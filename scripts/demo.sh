@@ -45,7 +45,7 @@ done
 
 if "$BIN" export --help >/dev/null 2>&1; then
   say "4. Export every communication in the sandbox"
-  run "$BIN" export --out "$OUT/export.csv" --associations contacts
+  run "$BIN" export --output "$OUT/export.csv" --associations contacts
   head -n 5 "$OUT/export.csv" | cut -c 1-200
 fi
 
