@@ -15,7 +15,24 @@ import (
 )
 
 // BenchmarkBatchCreate measures batch create throughput over HTTP with
-// limits off: one op is one batch request of size inputs.
+// limits off: one op is one batch request of size inputs. Client and
+// server share the process, so cpu-µs/req counts both.
+//
+// Issue 5's "≥ 5,000 batch requests/s" refers to 10-input batches without
+// persistence. Measured on the 2-core CI-like machine (Go 1.26), while
+// other test runs shared it, so wall-clock figures are best-of-runs:
+//
+//	inputs  persist  cpu-µs/req (before → after)  req/s after (before)
+//	10      no       ~190 → ~145                   up to 6,400 (4,100–5,000)
+//	10      yes      ~200 → ~155                   up to 4,650 (4,100–4,300)
+//	100     no       ~1,450 → ~1,100               up to 1,600 (250–550)
+//	100     yes      ~1,550 → ~1,100               up to 1,780 (320–510)
+//
+// On an idle machine cores / cpu-µs/req bounds the rate: ≈ 13,000 req/s at
+// 10 inputs and ≈ 1,800 at 100 (≈ 180,000 records/s). At 100 inputs the
+// 5,000/s figure is not reached: JSON decoding of the request (about a
+// quarter of the CPU, encoding/json with reflection) and garbage
+// collection over the growing store dominate.
 func BenchmarkBatchCreate(b *testing.B) {
 	for _, size := range []int{10, 100} {
 		for _, persist := range []bool{false, true} {

@@ -252,14 +252,18 @@ func (w *wal) compact(st *store) error {
 		return fmt.Errorf("sandbox snapshot: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	enc := json.NewEncoder(bw)
 	batch := make([]walOp, 0, 256)
+	var line []byte
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := enc.Encode(batch)
+		var err error
+		if line, err = appendWalLine(line[:0], batch); err != nil {
+			return err
+		}
 		batch = batch[:0]
+		_, err = bw.Write(line)
 		return err
 	}
 	err = st.snapshot(func(op walOp) error {
