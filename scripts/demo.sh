@@ -33,7 +33,7 @@ for pair in "${inputs[@]}"; do
   run "$BIN" import --mapping "$m" --ledger "$OUT/$name.ledger.csv" --search-settle 2s "$input"
 done
 
-first=${inputs[0]}; fname=$(basename "${first%%:*}" .yaml)
+fname=whatsapp
 say "2. The first lines of a result ledger ($OUT/$fname.ledger.csv)"
 head -n 8 "$OUT/$fname.ledger.csv"
 
@@ -51,7 +51,7 @@ fi
 
 if "$BIN" report --help >/dev/null 2>&1; then
   say "5. The HTML run report"
-  run "$BIN" report --ledger "$OUT/$fname.ledger.csv" --out "$OUT/report.html"
+  run "$BIN" report --ledger "$OUT/sms-backup.ledger.csv" --out "$OUT/report.html"
   echo "open $OUT/report.html in a browser"
 fi
 
