@@ -69,11 +69,7 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	if o.API == nil {
 		return nil, errors.New("archive: no HubSpot client")
 	}
-	ir := &itemRunner{runner: newRunner(runConfig{
-		Operation: OpArchive, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	}), opName: OpArchive, batchSize: o.BatchSize, idempotent: true}
+	ir := &itemRunner{runner: newRunner(o.config(OpArchive, RunLogPath(o.Ledger), o.API)), opName: OpArchive, batchSize: o.BatchSize, idempotent: true}
 
 	targets, err := archiveTargets(ctx, o)
 	if err != nil {

@@ -51,11 +51,7 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 	if o.API == nil {
 		return nil, errors.New("associate: no HubSpot client")
 	}
-	ir := &itemRunner{runner: newRunner(runConfig{
-		Operation: OpAssociate, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	}), opName: OpAssociate, batchSize: o.BatchSize, idempotent: true}
+	ir := &itemRunner{runner: newRunner(o.config(OpAssociate, RunLogPath(o.Ledger), o.API)), opName: OpAssociate, batchSize: o.BatchSize, idempotent: true}
 
 	rows, err := readPairsCSV(o.Input, []string{"communication", "object_type", "object_id"}, []string{"association_type"})
 	if err != nil {

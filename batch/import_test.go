@@ -130,10 +130,12 @@ func (e *sandboxEnv) comms(t *testing.T) []string {
 func baseOptions(t *testing.T, api API, m *mapping.Mapping, inputs ...string) ImportOptions {
 	return ImportOptions{
 		Mapping: m, Inputs: inputs, API: api,
-		Ledger:       filepath.Join(filepath.Dir(inputs[0]), "ledger.csv"),
+		RunOptions: RunOptions{
+			Ledger:      filepath.Join(filepath.Dir(inputs[0]), "ledger.csv"),
+			Workers:     4,
+			SampleEvery: 50 * time.Millisecond,
+		},
 		SearchSettle: 300 * time.Millisecond,
-		Workers:      4,
-		SampleEvery:  50 * time.Millisecond,
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,21 +40,14 @@ type API interface {
 	Budget() crm.Budget
 }
 
-// ImportOptions configure one import run.
+// ImportOptions configure one import run. RunOptions.Ledger "" puts the
+// ledger next to the first input as <input>.ledger.csv.
 type ImportOptions struct {
+	RunOptions
 	Mapping *mapping.Mapping
 	Inputs  []string
-	// Ledger is the result ledger's path; "" puts it next to the first input
-	// as <input>.ledger.csv.
-	Ledger string
 	// Format and Encoding override the mapping's source settings when set.
 	Format, Encoding string
-	Workers          int // concurrent batch requests; 0 derives it from the rate budget
-	BatchSize        int // ≤ 100; 0 means 100
-	Plan             bool
-	RetryFailed      bool
-	MaxErrors        MaxErrors
-	MaxDuration      time.Duration
 	ContactsFile     string
 	// SearchSettle is how long HubSpot's search index may lag behind writes.
 	// Reconciliation waits for it (or for a record written later to show up
@@ -66,17 +58,6 @@ type ImportOptions struct {
 	// wait for the next run. Default 10,000.
 	MaxHeldInDoubt int
 	API            API
-	Logger         *slog.Logger
-	LogPII         bool
-	// Progress, when set, is called with the running counts after every
-	// batch and every 1,000 rows read.
-	Progress func(Summary)
-	Now      func() time.Time
-	RunID    string
-	// Command is the command line that started the run, for the run log.
-	Command []string
-	// SampleEvery is the run log's sampling interval (default 1s).
-	SampleEvery time.Duration
 }
 
 // MaxErrors is the --max-errors threshold: a count, or a percentage of the
@@ -197,11 +178,7 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 	if o.Plan {
 		op, runLog = "plan", RunLogPath(planLedgerPath(o.Ledger))
 	}
-	imp := &importer{o: o, runner: newRunner(runConfig{
-		Operation: op, RunLog: runLog, Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	})}
+	imp := &importer{o: o, runner: newRunner(o.config(op, runLog, o.API))}
 
 	st := &ledgerState{keys: newKeyIndex()}
 	if _, err := os.Stat(o.Ledger); err == nil {
@@ -276,20 +253,11 @@ func (o *ImportOptions) defaults() error {
 	if o.API == nil {
 		return errors.New("import: no HubSpot client")
 	}
-	if o.BatchSize == 0 {
-		o.BatchSize = 100
-	}
-	if o.BatchSize < 1 || o.BatchSize > 100 {
-		return fmt.Errorf("--batch-size %d: HubSpot takes 1 to 100 inputs a batch", o.BatchSize)
-	}
-	if o.Workers < 0 || o.Workers > 64 {
-		return fmt.Errorf("--workers %d: want 1 to 64 (0 derives it from the rate budget)", o.Workers)
-	}
 	if o.Ledger == "" {
 		o.Ledger = o.Inputs[0] + ".ledger.csv"
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+	if err := o.check("import"); err != nil {
+		return err
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -299,12 +267,6 @@ func (o *ImportOptions) defaults() error {
 	}
 	if o.MaxHeldInDoubt == 0 {
 		o.MaxHeldInDoubt = 10000
-	}
-	if o.SampleEvery == 0 {
-		o.SampleEvery = time.Second
-	}
-	if o.RunID == "" {
-		o.RunID = o.Now().UTC().Format("20060102T150405.000Z")
 	}
 	return nil
 }

@@ -50,11 +50,7 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 	if o.API == nil {
 		return nil, errors.New("pin: no HubSpot client")
 	}
-	ir := &itemRunner{runner: newRunner(runConfig{
-		Operation: OpPin, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	}), opName: OpPin, batchSize: o.BatchSize, idempotent: true}
+	ir := &itemRunner{runner: newRunner(o.config(OpPin, RunLogPath(o.Ledger), o.API)), opName: OpPin, batchSize: o.BatchSize, idempotent: true}
 
 	var items []opItem
 	var bad []LedgerRow

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/commlog/commlog/crm"
 )
 
 // searchChunk is how many keys one search asks for: HubSpot's IN filter
@@ -156,30 +154,7 @@ func (imp *importer) waitCaughtUp(ctx context.Context, canary string, since time
 
 // searchKeys finds the records carrying each key, 100 keys a search.
 func (imp *importer) searchKeys(ctx context.Context, keys []string) (map[string][]string, error) {
-	found := make(map[string][]string)
-	for start := 0; start < len(keys); start += searchChunk {
-		chunk := keys[start:min(start+searchChunk, len(keys))]
-		req := crm.SearchRequest{
-			FilterGroups: []crm.FilterGroup{{Filters: []crm.Filter{{PropertyName: KeyProperty, Operator: "IN", Values: chunk}}}},
-			Properties:   []string{KeyProperty},
-			Limit:        200,
-		}
-		for {
-			res, err := imp.o.API.Search(ctx, crm.Communications, req)
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range res.Results {
-				k := o.Properties[KeyProperty]
-				found[k] = append(found[k], o.ID)
-			}
-			if res.After == "" {
-				break
-			}
-			req.After = res.After
-		}
-	}
-	return found, nil
+	return findKeys(ctx, imp.o.API, keys)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

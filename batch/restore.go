@@ -47,11 +47,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 	if o.API == nil {
 		return nil, errors.New("restore: no HubSpot client")
 	}
-	ir := &itemRunner{runner: newRunner(runConfig{
-		Operation: OpRestore, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	}), opName: OpRestore, batchSize: o.BatchSize, settle: o.SearchSettle}
+	ir := &itemRunner{runner: newRunner(o.config(OpRestore, RunLogPath(o.Ledger), o.API)), opName: OpRestore, batchSize: o.BatchSize, settle: o.SearchSettle}
 	if ir.settle == 0 {
 		ir.settle = 30 * time.Second
 	}

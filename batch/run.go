@@ -283,6 +283,15 @@ type RunOptions struct {
 	SampleEvery time.Duration
 }
 
+// config is the runner configuration of one operation run with o.
+func (o *RunOptions) config(op, runLog string, api meter) runConfig {
+	return runConfig{
+		Operation: op, RunLog: runLog, Plan: o.Plan, Workers: o.Workers,
+		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: api, Logger: o.Logger,
+		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
+	}
+}
+
 func (o *RunOptions) check(op string) error {
 	if o.BatchSize == 0 {
 		o.BatchSize = 100

@@ -41,11 +41,7 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 	if o.API == nil {
 		return nil, errors.New("update: no HubSpot client")
 	}
-	ir := &itemRunner{runner: newRunner(runConfig{
-		Operation: OpUpdate, RunLog: RunLogPath(o.Ledger), Plan: o.Plan, Workers: o.Workers,
-		MaxErrors: o.MaxErrors, MaxDuration: o.MaxDuration, API: o.API, Logger: o.Logger,
-		Progress: o.Progress, Now: o.Now, RunID: o.RunID, Command: o.Command, SampleEvery: o.SampleEvery,
-	}), opName: OpUpdate, batchSize: o.BatchSize, idempotent: true}
+	ir := &itemRunner{runner: newRunner(o.config(OpUpdate, RunLogPath(o.Ledger), o.API)), opName: OpUpdate, batchSize: o.BatchSize, idempotent: true}
 
 	rows, props, err := readUpdateCSV(o.Input)
 	if err != nil {

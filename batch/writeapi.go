@@ -57,9 +57,14 @@ func readObjects(ctx context.Context, api WriteAPI, objectType string, ids, prop
 	return found, nil
 }
 
+// searcher is the one call findKeys needs.
+type searcher interface {
+	Search(ctx context.Context, objectType string, req crm.SearchRequest) (*crm.SearchResult, error)
+}
+
 // findKeys finds the communications carrying each commlog_key, 100 keys a
 // search.
-func findKeys(ctx context.Context, api WriteAPI, keys []string) (map[string][]string, error) {
+func findKeys(ctx context.Context, api searcher, keys []string) (map[string][]string, error) {
 	found := make(map[string][]string)
 	for start := 0; start < len(keys); start += searchChunk {
 		chunk := keys[start:min(start+searchChunk, len(keys))]

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -66,10 +67,17 @@ func measurePipeline(ctx context.Context, opts Options, dir string) (*PipelineRe
 		}
 	}
 	api := &stubAPI{}
+	if opts.ProfileDir != "" {
+		stop, err := startCPUProfile(filepath.Join(opts.ProfileDir, "pipeline.cpu.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	start := time.Now()
 	sum, err := batch.Import(ctx, batch.ImportOptions{
-		Mapping: m, Inputs: []string{input}, Ledger: filepath.Join(dir, "pipeline.ledger.csv"),
-		SearchSettle: time.Second, API: api,
+		RunOptions: batch.RunOptions{Ledger: filepath.Join(dir, "pipeline.ledger.csv")},
+		Mapping:    m, Inputs: []string{input}, SearchSettle: time.Second, API: api,
 	})
 	pipeTime := time.Since(start)
 	if err != nil {
@@ -81,8 +89,8 @@ func measurePipeline(ctx context.Context, opts Options, dir string) (*PipelineRe
 	const mb = 1 << 20
 	return &PipelineResult{
 		Bytes: size, Rows: sum.Rows, Created: sum.Created,
-		CSVSeconds: round(csvTime.Seconds(), 3), CSVMBPerSecond: round(float64(size)/mb/csvTime.Seconds(), 1),
-		PipelineSeconds:       round(pipeTime.Seconds(), 3),
+		CSVSeconds: round(csvTime.Seconds(), 4), CSVMBPerSecond: round(float64(size)/mb/csvTime.Seconds(), 1),
+		PipelineSeconds:       round(pipeTime.Seconds(), 4),
 		PipelineMBPerSecond:   round(float64(size)/mb/pipeTime.Seconds(), 1),
 		PipelineRowsPerSecond: round(float64(sum.Rows)/pipeTime.Seconds(), 0),
 		Ratio:                 round(csvTime.Seconds()/pipeTime.Seconds(), 4),
@@ -158,3 +166,16 @@ func (s *stubAPI) Owners(context.Context) ([]crm.Owner, error)                { 
 func (s *stubAPI) EnsureKeyProperty(context.Context) error                    { return nil }
 func (s *stubAPI) Budget() crm.Budget                                         { return crm.Budget{} }
 func (s *stubAPI) Stats() crm.Stats                                           { return crm.Stats{Requests: s.requests.Load()} }
+
+// startCPUProfile profiles the process until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

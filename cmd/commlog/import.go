@@ -86,16 +86,18 @@ func runImport(ctx context.Context, g *globals, o importOptions) error {
 	defer closeClient()
 	b := g.newBar(0, "importing")
 	sum, err := batch.Import(ctx, batch.ImportOptions{
-		Mapping: m, Inputs: o.Inputs, Ledger: o.Ledger, Format: o.Format, Encoding: o.Encoding,
-		Workers: o.Workers, BatchSize: o.BatchSize, Plan: o.Plan, RetryFailed: o.RetryFailed,
-		MaxErrors: maxErrs, MaxDuration: o.MaxDuration, ContactsFile: o.ContactsFile,
-		SearchSettle: o.SearchSettle, API: client, Logger: g.logger, LogPII: g.logPII, Command: g.args,
-		Progress: func(s batch.Summary) {
-			if b.pb != nil && s.InputBytes > 0 {
-				b.pb.ChangeMax64(s.InputBytes)
-			}
-			b.update(s.BytesRead, fmt.Sprintf("%d rows · %d created · %d failed", s.Rows, s.Created, s.Failed+s.Invalid+s.Unresolved))
+		RunOptions: batch.RunOptions{
+			Ledger: o.Ledger, Workers: o.Workers, BatchSize: o.BatchSize, Plan: o.Plan, RetryFailed: o.RetryFailed,
+			MaxErrors: maxErrs, MaxDuration: o.MaxDuration, Logger: g.logger, LogPII: g.logPII, Command: g.args,
+			Progress: func(s batch.Summary) {
+				if b.pb != nil && s.InputBytes > 0 {
+					b.pb.ChangeMax64(s.InputBytes)
+				}
+				b.update(s.BytesRead, fmt.Sprintf("%d rows · %d created · %d failed", s.Rows, s.Created, s.Failed+s.Invalid+s.Unresolved))
+			},
 		},
+		Mapping: m, Inputs: o.Inputs, Format: o.Format, Encoding: o.Encoding,
+		ContactsFile: o.ContactsFile, SearchSettle: o.SearchSettle, API: client,
 	})
 	b.finish()
 	if sum != nil {
