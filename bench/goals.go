@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -89,7 +90,7 @@ func WriteTable(w io.Writer, r *Results) error {
 	if x := r.Pipeline; x != nil {
 		what := fmt.Sprintf("local pipeline, %.0f MB CSV (%s rows)", float64(x.Bytes)/(1<<20), count(int(x.Rows)))
 		row(what, "encoding/csv", fmt.Sprintf("%.0f MB/s", x.CSVMBPerSecond))
-		row("", "parse + map + batch + ledger", fmt.Sprintf("%.0f MB/s (%.0f rows/s)", x.PipelineMBPerSecond, x.PipelineRowsPerSecond))
+		row("", "parse + map + batch + ledger", fmt.Sprintf("%.1f MB/s (%.0f rows/s)", x.PipelineMBPerSecond, x.PipelineRowsPerSecond))
 		row("", "ratio", fmt.Sprintf("%.3f", x.Ratio))
 	}
 	if x := r.Memory; x != nil {
@@ -114,7 +115,7 @@ func WriteTable(w io.Writer, r *Results) error {
 		if !g.OK {
 			verdict = "MISSED"
 		}
-		row(g.Name, fmt.Sprintf("%.6g%s", g.Value, g.Unit), fmt.Sprintf("%s %.6g%s", g.Op, g.Target, g.Unit), verdict)
+		row(g.Name, num(g.Value)+g.Unit, g.Op+" "+num(g.Target)+g.Unit, verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -128,4 +129,12 @@ func WriteTable(w io.Writer, r *Results) error {
 	}
 	_, err := fmt.Fprintf(w, "\n%s (%.0f s, %d CPUs, %s)\n", verdict, r.ElapsedSeconds, r.CPUs, r.GoVersion)
 	return err
+}
+
+// num prints whole numbers whole and others with up to 4 significant digits.
+func num(v float64) string {
+	if v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }

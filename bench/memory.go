@@ -16,6 +16,8 @@ type MemoryResult struct {
 	Ratio                 float64 `json:"ratio"`
 	LargeRecordsPerSecond float64 `json:"large_records_per_second"`
 	LargeElapsedSeconds   float64 `json:"large_elapsed_seconds"`
+	// RSSSource is "rusage" (exact) or "VmHWM" (polled; see importRun).
+	RSSSource string `json:"rss_source"`
 }
 
 // unlimitedArgs are the sandbox flags for "limits off". The unlimited tier
@@ -39,6 +41,10 @@ func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult
 		LargeRows: opts.Sizes.MemoryLarge, LargeRSSMB: round(float64(large.MaxRSS)/mb, 1),
 		LargeRecordsPerSecond: round(large.Summary.RecordsPerSecond, 0),
 		LargeElapsedSeconds:   round(large.Summary.ElapsedSeconds, 1),
+		RSSSource:             small.RSSSource,
+	}
+	if large.RSSSource != small.RSSSource {
+		r.RSSSource = small.RSSSource + "/" + large.RSSSource
 	}
 	if small.MaxRSS > 0 {
 		r.Ratio = round(float64(large.MaxRSS)/float64(small.MaxRSS), 2)
@@ -74,6 +80,9 @@ func importRSS(ctx context.Context, opts Options, dir, name string, rows int) (*
 	}
 	if run.MaxRSS == 0 {
 		return nil, fmt.Errorf("no peak RSS for the %d-row import (rusage unavailable)", rows)
+	}
+	if run.MaxRSS == 0 {
+		return nil, fmt.Errorf("no peak RSS for the %d-row import: its rusage was this process's and /proc was unreadable", rows)
 	}
 	return run, nil
 }

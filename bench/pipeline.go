@@ -76,7 +76,7 @@ func measurePipeline(ctx context.Context, opts Options, dir string) (*PipelineRe
 	}
 	start := time.Now()
 	sum, err := batch.Import(ctx, batch.ImportOptions{
-		RunOptions: batch.RunOptions{Ledger: filepath.Join(dir, "pipeline.ledger.csv")},
+		RunOptions: batch.RunOptions{Ledger: filepath.Join(dir, "pipeline.ledger.csv"), SampleEvery: time.Second},
 		Mapping:    m, Inputs: []string{input}, SearchSettle: time.Second, API: api,
 	})
 	pipeTime := time.Since(start)

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -158,7 +160,59 @@ type importRun struct {
 	Summary importSummary
 	// MaxRSS is the child's peak resident set size in bytes, from its rusage.
 	MaxRSS int64
-	Wall   time.Duration
+	// RSSSource says where MaxRSS came from: the child's rusage, or its
+	// VmHWM polled every 10 ms (when the rusage was not its own).
+	RSSSource string
+	Wall      time.Duration
+}
+
+// watchHWM polls /proc/PID/status for the process's peak RSS (VmHWM, a
+// high-water mark of its own address space) until the returned func is
+// called, which returns the last value read in bytes (0 where /proc is
+// missing). Growth in the last 10 ms before the process ends is missed.
+func watchHWM(pid int) func() int64 {
+	var last atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := readHWM(path); v > last.Load() {
+				last.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return last.Load()
+	}
+}
+
+// readHWM reads VmHWM from a /proc status file, in bytes; 0 when it cannot.
+func readHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // runImport runs `commlog import` as a child process against sb and
@@ -173,12 +227,23 @@ func runImport(ctx context.Context, bin string, sb *sandboxProc, mappingPath, le
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	start := time.Now()
-	err := cmd.Run()
+	self := selfMaxRSS()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("commlog import: %w", err)
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err := cmd.Wait()
 	wall := time.Since(start)
+	polled := hwm()
 	if err != nil {
 		return nil, fmt.Errorf("commlog import %s: %w: %s", input, err, strings.TrimSpace(stderr.String()))
 	}
-	run := &importRun{Wall: wall, MaxRSS: maxRSS(cmd.ProcessState)}
+	run := &importRun{Wall: wall, MaxRSS: maxRSS(cmd.ProcessState), RSSSource: "rusage"}
+	if run.MaxRSS <= self {
+		// The rusage figure is this process's, not the child's (see All):
+		// fall back to the child's own high-water mark, read while it ran.
+		run.MaxRSS, run.RSSSource = polled, "VmHWM"
+	}
 	if err := json.Unmarshal(stdout.Bytes(), &run.Summary); err != nil {
 		return nil, fmt.Errorf("commlog import --json: reading the summary: %w", err)
 	}
@@ -190,6 +255,18 @@ func runImport(ctx context.Context, bin string, sb *sandboxProc, mappingPath, le
 func maxRSS(ps *os.ProcessState) int64 {
 	ru, ok := ps.SysUsage().(*syscall.Rusage)
 	if !ok || ru == nil {
+		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return int64(ru.Maxrss)
+	}
+	return int64(ru.Maxrss) * 1024
+}
+
+// selfMaxRSS is this process's peak RSS in bytes so far.
+func selfMaxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	if runtime.GOOS == "darwin" {

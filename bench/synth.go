@@ -54,7 +54,7 @@ func chatRow(b []byte, i int, contact string) []byte {
 	b = append(b, ',')
 	b = append(b, channels[i%len(channels)]...)
 	b = append(b, ',')
-	b = chatEpoch.Add(time.Duration(i) * time.Second).AppendFormat(b, "2006-01-02 15:04:05")
+	b = chatEpoch.Add(time.Duration(i)*time.Second).AppendFormat(b, "2006-01-02 15:04:05")
 	b = append(b, ',')
 	b = append(b, senders[i%len(senders)]...)
 	b = append(b, ',')

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,14 +89,22 @@ func freeAddr(t *testing.T) string {
 
 func (s *sandboxProc) start() {
 	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryStart starts the sandbox and waits for its "listening on" line; it
+// may run on any goroutine.
+func (s *sandboxProc) tryStart() error {
 	args := append([]string{"sandbox", "--addr", s.addr, "--state", s.state, "--token", chaosToken}, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	first := make(chan string, 1)
 	go func() {
@@ -109,13 +118,47 @@ func (s *sandboxProc) start() {
 	select {
 	case line := <-first:
 		if !strings.HasPrefix(line, "listening on http://") {
-			s.t.Fatalf("sandbox's first line: %q", line)
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("sandbox's first line: %q", line)
 		}
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		s.t.Fatal("sandbox did not start")
+		cmd.Wait()
+		return errors.New("sandbox did not start")
 	}
 	s.cmd = cmd
+	return nil
+}
+
+// created is how many communications the sandbox holds now, read from its
+// introspection endpoint (which no fault touches); -1 while it is down.
+func (s *sandboxProc) created() int {
+	var st struct {
+		Objects map[string]int `json:"objects"`
+	}
+	if err := s.getOnce("/__sandbox/stats", &st); err != nil {
+		return -1
+	}
+	return st.Objects["communications"]
+}
+
+// whenCreated calls fn once the sandbox holds at least n communications,
+// unless ctx ends first.
+func (s *sandboxProc) whenCreated(ctx context.Context, n int, fn func()) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.created() >= n {
+			fn()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *sandboxProc) stop(sig syscall.Signal) {
@@ -162,7 +205,28 @@ func (s *sandboxProc) getOnce(path string, v any) error {
 
 // census pages every communication and counts keys: expected, found,
 // duplicated and missing against the input's keys.
-type census struct{ Expected, Found, Duplicated, Missing int }
+type census struct {
+	Expected, Found, Duplicated, Missing int
+	// What the trial did to the import: kill -9s that landed, and whether
+	// the sandbox restarted while the import ran.
+	Kills     int
+	Restarted bool
+}
+
+// hurt says what the trial did besides the faults.
+func (c census) hurt() string {
+	var parts []string
+	if c.Kills > 0 {
+		parts = append(parts, fmt.Sprintf("%d kill -9", c.Kills))
+	}
+	if c.Restarted {
+		parts = append(parts, "sandbox restarted mid-run")
+	}
+	if len(parts) == 0 {
+		return "faults only"
+	}
+	return strings.Join(parts, ", ")
+}
 
 func (s *sandboxProc) census(t *testing.T, expected int) census {
 	t.Helper()
@@ -265,8 +329,8 @@ func TestChaos(t *testing.T) {
 			name := fmt.Sprintf("%s/%d", sc.name, trial)
 			ok := t.Run(name, func(t *testing.T) {
 				c := runChaosTrial(t, bin, sc, int64(trial), rows)
-				line := fmt.Sprintf("%-18s expected %6d  found %6d  duplicated %d  missing %d",
-					name, c.Expected, c.Found, c.Duplicated, c.Missing)
+				line := fmt.Sprintf("%-20s expected %6d  found %6d  duplicated %d  missing %d  (%s)",
+					name, c.Expected, c.Found, c.Duplicated, c.Missing, c.hurt())
 				report = append(report, line)
 				if c.Duplicated != 0 || c.Missing != 0 || c.Found != c.Expected {
 					t.Errorf("%s", line)
@@ -315,40 +379,73 @@ func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows 
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		err := cmd.Run()
+		if err != nil && ctx.Err() != nil {
+			return -1, nil // killed by us
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			if ctx.Err() != nil {
-				return -1, nil // killed by us
-			}
 			return ee.ExitCode(), fmt.Errorf("%s", lastLines(stderr.String(), 5))
 		}
 		return 0, err
 	}
 
+	// A kill lands when the sandbox holds a random number of the rows: a
+	// target below what is there already kills the next run during its
+	// start-up (index build, reconciliation), one above it mid-write.
+	killed := 0
 	for k := 0; k < sc.kills; k++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(200+rng.IntN(2500))*time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		delay, target := time.Duration(50+rng.IntN(250))*time.Millisecond, rng.IntN(rows)
+		go func() {
+			if sleepCtx(ctx, delay) == nil {
+				sb.whenCreated(ctx, target, cancel)
+			}
+		}()
 		code, err := runImport(ctx)
 		cancel()
 		if code == 0 {
 			break // finished before the kill
 		}
-		if code > 0 && code != exitInDoubt {
+		if code == -1 {
+			killed++
+			continue
+		}
+		if code != exitInDoubt {
 			t.Fatalf("import before kill %d: exit %d: %v", k+1, code, err)
 		}
 	}
+	if sc.kills > 0 && killed == 0 {
+		t.Errorf("no kill landed: every import finished first")
+	}
+	restarted := false
 	if sc.restart {
-		done := make(chan struct{})
+		// The restart lands when a quarter to three quarters of the rows
+		// are stored, so that the import is mid-write.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		var running atomic.Bool
+		running.Store(true)
 		go func() {
-			defer close(done)
-			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
-			sb.stop(syscall.SIGTERM)
-			time.Sleep(300 * time.Millisecond)
-			sb.start()
+			var err error
+			sb.whenCreated(ctx, rows/4+rng.IntN(rows/2+1), func() {
+				restarted = running.Load()
+				sb.stop(syscall.SIGTERM)
+				time.Sleep(300 * time.Millisecond)
+				err = sb.tryStart()
+			})
+			done <- err
 		}()
 		code, err := runImport(context.Background())
-		<-done
+		running.Store(false)
+		cancel()
+		if rerr := <-done; rerr != nil {
+			t.Fatalf("restarting the sandbox: %v", rerr)
+		}
 		if code != 0 && code != exitInDoubt && code != exitFatal {
 			t.Fatalf("import across a sandbox restart: exit %d: %v", code, err)
+		}
+		if !restarted {
+			t.Errorf("the sandbox restart did not land while the import ran")
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -360,7 +457,20 @@ func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows 
 			t.Fatalf("resume %d: exit %d: %v", attempt+1, code, err)
 		}
 	}
-	return sb.census(t, rows)
+	c := sb.census(t, rows)
+	c.Kills, c.Restarted = killed, restarted
+	return c
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func lastLines(s string, n int) string {
