@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -546,6 +547,8 @@ func (h *fakeHub) v4(w http.ResponseWriter, from, to, op string, body []byte) {
 			}
 		}
 		w.WriteHeader(204)
+	case "read":
+		h.v4Read(w, from, to, body)
 	case "labels/archive":
 		var in batchInputs[v4Pair]
 		_ = json.Unmarshal(body, &in)
@@ -557,6 +560,90 @@ func (h *fakeHub) v4(w http.ResponseWriter, from, to, op string, body []byte) {
 		w.WriteHeader(204)
 	}
 }
+
+// assocPage is how many associated records the fake's v4 batch/read
+// returns per record before paging (small, so that paging is exercised).
+const assocPage = 2
+
+// v4Read answers v4 batch/read like HubSpot: one result per record with
+// associations (toObjectId as a number), paging.next.after per record, and
+// a NO_ASSOCIATIONS_FOUND error (207) per record without any. A type id
+// that is no default type counts as a label between any two types.
+func (h *fakeHub) v4Read(w http.ResponseWriter, from, to string, body []byte) {
+	var in batchInputs[v4ReadInput]
+	_ = json.Unmarshal(body, &in)
+	def, _ := DefaultAssociationTypeID(from, to)
+	type assocType struct {
+		Category string  `json:"category"`
+		TypeID   int     `json:"typeId"`
+		Label    *string `json:"label"`
+	}
+	type toEntry struct {
+		ToObjectID       int64       `json:"toObjectId"`
+		AssociationTypes []assocType `json:"associationTypes"`
+	}
+	type result struct {
+		From   ObjectID  `json:"from"`
+		To     []toEntry `json:"to"`
+		Paging *Paging   `json:"paging,omitempty"`
+	}
+	res := struct {
+		Status    string          `json:"status"`
+		Results   []result        `json:"results"`
+		NumErrors int             `json:"numErrors,omitempty"`
+		Errors    []StandardError `json:"errors,omitempty"`
+	}{Status: "COMPLETE", Results: []result{}}
+	for _, q := range in.Inputs {
+		types := map[int64][]assocType{}
+		var toIDs []int64
+		for k := range h.assocs {
+			f := strings.Split(k, "/")
+			if f[0] != from || f[1] != q.ID {
+				continue
+			}
+			typeID, _ := strconv.Atoi(f[3])
+			cat := HubSpotDefined
+			if typeID != def {
+				if _, known := labelIDsByID[typeID]; known {
+					continue // a default type to another object type
+				}
+				cat = UserDefined
+			}
+			toID, _ := strconv.ParseInt(f[2], 10, 64)
+			if types[toID] == nil {
+				toIDs = append(toIDs, toID)
+			}
+			types[toID] = append(types[toID], assocType{Category: cat, TypeID: typeID})
+		}
+		if len(toIDs) == 0 {
+			res.Errors = append(res.Errors, StandardError{Status: "error", Category: "OBJECT_NOT_FOUND", SubCategory: NoAssociationsFound,
+				Message: fmt.Sprintf("No %s is associated with %s %s.", to, from, q.ID), Context: map[string][]string{"fromObjectId": {q.ID}}})
+			continue
+		}
+		slices.Sort(toIDs)
+		off, _ := strconv.Atoi(q.After)
+		end := min(off+assocPage, len(toIDs))
+		r := result{From: ObjectID{q.ID}}
+		for _, id := range toIDs[off:end] {
+			ts := types[id]
+			slices.SortFunc(ts, func(a, b assocType) int { return a.TypeID - b.TypeID })
+			r.To = append(r.To, toEntry{ToObjectID: id, AssociationTypes: ts})
+		}
+		if end < len(toIDs) {
+			r.Paging = &Paging{Next: &NextPage{After: strconv.Itoa(end)}}
+		}
+		res.Results = append(res.Results, r)
+	}
+	status := 200
+	if len(res.Errors) > 0 {
+		res.NumErrors = len(res.Errors)
+		status = 207
+	}
+	writeJSON(w, status, res)
+}
+
+// labelIDsByID are the default communication type ids.
+var labelIDsByID = map[int]bool{81: true, 82: true, 83: true, 84: true, 85: true, 86: true, 87: true, 88: true}
 
 func (h *fakeHub) properties(w http.ResponseWriter, r *http.Request, body []byte) {
 	if r.Method == http.MethodGet {

@@ -110,7 +110,23 @@ func TestEndpointsWire(t *testing.T) {
 	if diff := cmp.Diff([]AssociationLabels{{FromObjectTypeID: "0-18", FromObjectID: id, ToObjectTypeID: "0-1", ToObjectID: "503", Labels: []string{}}}, ar.Results); diff != "" {
 		t.Errorf("BatchAssociate results (-want +got):\n%s", diff)
 	}
-	if err := c.BatchUnassociate(ctx, Communications, Contacts, []AssociationPair{{FromID: id, ToID: "503"}, {FromID: id, ToID: "501", Types: []AssociationType{{HubSpotDefined, 81}}}}); err != nil {
+	if _, err := c.BatchAssociate(ctx, Communications, Contacts, []AssociationPair{{FromID: id, ToID: "504", Types: []AssociationType{{HubSpotDefined, 81}, {UserDefined, 9}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Three associated contacts, two a page: the second page is asked for
+	// with after; the unknown id and the repeated one cost nothing.
+	assoc, err := c.BatchReadAssociations(ctx, Communications, Contacts, []string{id, "999999", id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAssoc := map[string][]AssociatedID{id: {
+		{ID: "501", Type: "communication_to_contact"}, {ID: "503", Type: "communication_to_contact"},
+		{ID: "504", Type: "9"}, {ID: "504", Type: "communication_to_contact"},
+	}}
+	if diff := cmp.Diff(wantAssoc, assoc, cmpopts.SortSlices(func(a, b AssociatedID) bool { return a.ID+a.Type < b.ID+b.Type })); diff != "" {
+		t.Errorf("BatchReadAssociations (-want +got):\n%s", diff)
+	}
+	if err := c.BatchUnassociate(ctx, Communications, Contacts, []AssociationPair{{FromID: id, ToID: "503"}, {FromID: id, ToID: "504"}, {FromID: id, ToID: "501", Types: []AssociationType{{HubSpotDefined, 81}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.EnsureKeyProperty(ctx); err != nil {
