@@ -1,8 +1,20 @@
 package sandbox
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
-const maxAssocInputs = 2000 // v4 batch create/read (hubspot-api.md §6)
+const maxAssocInputs = 2000 // v4 batch create (hubspot-api.md §6)
+
+// maxAssocReadInputs is v4 batch/read's limit since 2025-02-10 (HubSpot
+// changelog "bug fix: batch read limit for HubSpot associations API").
+const maxAssocReadInputs = 1000
+
+// assocReadPage is how many associated records v4 batch/read returns per
+// input before paging.next.after (UNCONFIRMED for batch/read; 500 is the
+// v4 list endpoint's maximum limit).
+const assocReadPage = 500
 
 // pairTables resolves {from} and {to} path segments.
 func (s *Server) pairTables(r *http.Request) (*table, *table, *apiError) {
@@ -278,6 +290,14 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 			To   []objectID `json:"to"`
 		} `json:"inputs"`
 	}
+	// readReq is BatchInputPublicFetchAssociationsBatchRequest: after asks
+	// for the next page of one record's associations.
+	var readReq struct {
+		Inputs []struct {
+			ID    flexString `json:"id"`
+			After string     `json:"after"`
+		} `json:"inputs"`
+	}
 	n := 0
 	if op == "archive" {
 		if e := decode(r, &archiveReq); e != nil {
@@ -286,19 +306,22 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 		n = len(archiveReq.Inputs)
 	} else {
 		if op == "read" {
-			var rr batchArchiveRequest
-			if e := decode(r, &rr); e != nil {
+			if e := decode(r, &readReq); e != nil {
 				return fail(e)
 			}
-			for _, in := range rr.Inputs {
-				req.Inputs = append(req.Inputs, v4AssocInput{From: in})
+			for _, in := range readReq.Inputs {
+				req.Inputs = append(req.Inputs, v4AssocInput{From: objectID{ID: in.ID}})
 			}
 		} else if e := decode(r, &req); e != nil {
 			return fail(e)
 		}
 		n = len(req.Inputs)
 	}
-	if e := checkInputs(n, maxAssocInputs); e != nil {
+	limit := maxAssocInputs
+	if op == "read" {
+		limit = maxAssocReadInputs
+	}
+	if e := checkInputs(n, limit); e != nil {
 		return fail(e)
 	}
 	if op == "read" {
@@ -326,24 +349,44 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 		}
 		return s.commit(respond(http.StatusNoContent, nil))
 	case "read":
+		// BatchResponsePublicAssociationMultiWithLabel. A record with no
+		// associations of the type, or that does not exist (or is
+		// archived), is not a result but one NO_ASSOCIATIONS_FOUND entry in
+		// errors[] and the answer a 207, as HubSpot does (observed in
+		// public integrations; the spec only names the 207 schema).
 		type readResult struct {
-			From objectID    `json:"from"`
-			To   []v4MultiTo `json:"to"`
+			From   objectID    `json:"from"`
+			To     []v4MultiTo `json:"to"`
+			Paging *paging     `json:"paging,omitempty"`
 		}
 		results := []readResult{}
-		var missing []string
-		for _, in := range req.Inputs {
+		for i, in := range req.Inputs {
 			a := from.get(in.From.ID.s, false)
-			if a == nil {
-				missing = append(missing, in.From.ID.s)
+			var all []v4MultiTo
+			if a != nil {
+				all = v4To(a, to.typ.name)
+			}
+			off := 0
+			if after := readReq.Inputs[i].After; after != "" {
+				n, err := strconv.Atoi(after)
+				if err != nil || n < 0 || n > len(all) {
+					return fail(badRequest("Invalid after %q for object %s", after, in.From.ID.s))
+				}
+				off = n
+			}
+			if len(all) == 0 {
+				errs = append(errs, noAssociations(from, to, in.From.ID.s))
 				continue
 			}
-			if t := v4To(a, to.typ.name); len(t) > 0 {
-				results = append(results, readResult{From: in.From, To: t})
+			end := min(off+assocReadPage, len(all))
+			res := readResult{From: in.From, To: all[off:end]}
+			if end < len(all) {
+				res.Paging = &paging{Next: nextPage{After: strconv.Itoa(end), Link: "?after=" + strconv.Itoa(end)}}
 			}
+			results = append(results, res)
 		}
-		if len(missing) > 0 {
-			return respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(from, missing)}))
+		if len(errs) > 0 {
+			return respond(http.StatusMultiStatus, s.batchBody(started, results, errs))
 		}
 		return respond(http.StatusOK, s.batchBody(started, results, nil))
 	case "create":
@@ -385,6 +428,58 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 		}
 		return s.commit(respond(status, s.batchBody(started, results, errs)))
 	}
+}
+
+func noAssociations(from, to *table, fromID string) apiError {
+	return apiError{Status: "error", Category: "OBJECT_NOT_FOUND", SubCategory: "crm.associations.NO_ASSOCIATIONS_FOUND",
+		Message: "No " + to.typ.singular + " is associated with " + from.typ.singular + " " + fromID + ".",
+		Context: map[string][]string{"fromObjectId": {fromID}, "fromObjectType": {from.typ.singular}, "toObjectType": {to.typ.singular}}}
+}
+
+// archiveLabelsV4 serves POST /crm/v4/associations/{from}/{to}/batch/labels/archive
+// (BatchInputPublicAssociationMultiPost → 204): each pair loses only the
+// types named. The spec adds that deleting the unlabeled type deletes the
+// labeled ones too; the sandbox has only unlabeled (default) types, so
+// that is the same thing here. Pairs whose records do not exist are
+// skipped, like batch/archive; a type that does not link the two object
+// types is refused before anything changes.
+func (s *Server) archiveLabelsV4(r *http.Request) result {
+	var req struct {
+		Inputs []v4AssocInput `json:"inputs"`
+	}
+	if e := decode(r, &req); e != nil {
+		return fail(e)
+	}
+	if e := checkInputs(len(req.Inputs), maxAssocInputs); e != nil {
+		return fail(e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to, e := s.pairTables(r)
+	if e != nil {
+		return fail(e)
+	}
+	for _, in := range req.Inputs {
+		if len(in.Types) == 0 {
+			return fail(badRequest("Association types are required for %s %s and %s %s", from.typ.singular, in.From.ID.s, to.typ.singular, in.To.ID.s))
+		}
+		for _, ty := range in.Types {
+			if at, ok := assocTypeByID(ty.AssociationTypeID); !ok || at.from != from.typ.name || at.to != to.typ.name {
+				return fail(badRequest("Invalid association type %s %d between %s and %s", ty.AssociationCategory, ty.AssociationTypeID, from.typ.name, to.typ.name))
+			}
+		}
+	}
+	for _, in := range req.Inputs {
+		a, b := from.get(in.From.ID.s, false), to.get(in.To.ID.s, false)
+		if a == nil || b == nil {
+			continue
+		}
+		for _, ty := range in.Types {
+			at, _ := assocTypeByID(ty.AssociationTypeID)
+			s.st.unassociate(at, a, b, false)
+		}
+	}
+	return s.commit(respond(http.StatusNoContent, nil))
 }
 
 // getAssocV4 serves GET /crm/v4/objects/{from}/{id}/associations/{to}.

@@ -30,6 +30,7 @@ func (s *Server) routes() {
 
 	s.handle("POST /crm/v4/associations/{from}/{to}/batch/{op}", wr, s.batchAssocV4)
 	s.handle("POST /crm/v4/associations/{from}/{to}/batch/associate/default", wr, s.batchAssocV4)
+	s.handle("POST /crm/v4/associations/{from}/{to}/batch/labels/archive", wr, s.archiveLabelsV4)
 	s.handle("GET /crm/v4/objects/{from}/{id}/associations/{to}", rd, s.getAssocV4)
 	s.handle("PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId}", wr, s.putAssocV4)
 	s.handle("DELETE /crm/v4/objects/{from}/{id}/associations/{to}/{toId}", wr, s.deleteAssocV4)
