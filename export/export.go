@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +21,9 @@ type API interface {
 	Properties(ctx context.Context, objectType string) ([]crm.Property, error)
 	List(ctx context.Context, objectType string, q crm.ListOptions) (*crm.Page, error)
 	Search(ctx context.Context, objectType string, req crm.SearchRequest) (*crm.SearchResult, error)
-	Get(ctx context.Context, objectType, id string, q crm.GetOptions) (*crm.Object, error)
+	// BatchReadAssociations maps each of ids to the records of toType it
+	// is associated with; ids without any (or gone) are absent.
+	BatchReadAssociations(ctx context.Context, fromType, toType string, ids []string) (map[string][]crm.AssociatedID, error)
 }
 
 // DefaultSafetyLag is how long an incremental run assumes HubSpot's search
@@ -52,8 +53,9 @@ type Options struct {
 	// SafetyLag is how far behind the run's start the window ends
 	// (0 = DefaultSafetyLag). Match it to the search index lag.
 	SafetyLag time.Duration
-	// AssociationWorkers bounds the concurrent reads of associations in
-	// an incremental run (0 = 4; the crm client paces them anyway).
+	// AssociationWorkers bounds the concurrent association reads (one
+	// batch read per associated object type and search page) in an
+	// incremental run (0 = 4; the crm client paces them anyway).
 	AssociationWorkers int
 	Now                func() time.Time // nil = time.Now
 	Logger             *slog.Logger     // nil = discard
@@ -370,38 +372,45 @@ func (r *run) searchPage(ctx context.Context, objs []crm.Object) error {
 	return nil
 }
 
-// readAssociations fills objs' associations with one read per record.
-// HubSpot's batch read does not return associations and the crm client
-// has no v4 associations batch read yet; the governor paces these reads.
-// A record archived since the search is read from the archive; one gone
-// altogether keeps no associations, with a warning.
+// readAssociations fills objs' associations, which search does not
+// return: one v4 batch read per associated object type for the whole page.
+// A record archived or deleted since the search comes back without
+// associations; an archived one is written again, with them, by the run
+// whose window holds its archive time.
 func (r *run) readAssociations(ctx context.Context, objs []crm.Object) error {
+	ids := make([]string, len(objs))
+	for i := range objs {
+		ids[i] = objs[i].ID
+	}
+	got := make([]map[string][]crm.AssociatedID, len(r.plan.assocs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.AssociationWorkers)
-	var mu sync.Mutex
-	for i := range objs {
-		o := &objs[i]
+	for i, t := range r.plan.assocs {
 		g.Go(func() error {
-			q := crm.GetOptions{Properties: []string{propID}, Associations: r.plan.assocs}
-			got, err := r.api.Get(gctx, crm.Communications, o.ID, q)
-			if crm.IsNotFound(err) {
-				q.Archived = true
-				got, err = r.api.Get(gctx, crm.Communications, o.ID, q)
-			}
-			if crm.IsNotFound(err) {
-				mu.Lock()
-				r.warn(fmt.Sprintf("record %s disappeared before its associations could be read", o.ID))
-				mu.Unlock()
-				return nil
-			}
+			m, err := r.api.BatchReadAssociations(gctx, crm.Communications, t, ids)
 			if err != nil {
-				return fmt.Errorf("export: reading associations of record %s: %w", o.ID, err)
+				return fmt.Errorf("export: reading %s associations of %d records: %w", t, len(ids), err)
 			}
-			o.Associations = got.Associations
+			got[i] = m
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i := range objs {
+		o := &objs[i]
+		o.Associations = nil
+		for j, t := range r.plan.assocs {
+			if l := got[j][o.ID]; len(l) > 0 {
+				if o.Associations == nil {
+					o.Associations = make(map[string]crm.AssociationList, len(r.plan.assocs))
+				}
+				o.Associations[t] = crm.AssociationList{Results: l}
+			}
+		}
+	}
+	return nil
 }
 
 // write writes one row and counts it.
@@ -479,7 +488,7 @@ func (c *countingAPI) Search(ctx context.Context, objectType string, req crm.Sea
 	return c.API.Search(ctx, objectType, req)
 }
 
-func (c *countingAPI) Get(ctx context.Context, objectType, id string, q crm.GetOptions) (*crm.Object, error) {
+func (c *countingAPI) BatchReadAssociations(ctx context.Context, fromType, toType string, ids []string) (map[string][]crm.AssociatedID, error) {
 	c.calls.Add(1)
-	return c.API.Get(ctx, objectType, id, q)
+	return c.API.BatchReadAssociations(ctx, fromType, toType, ids)
 }

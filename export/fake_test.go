@@ -161,18 +161,25 @@ func (f *fakeAPI) List(ctx context.Context, objectType string, q crm.ListOptions
 	return &page, nil
 }
 
-func (f *fakeAPI) Get(ctx context.Context, objectType, id string, q crm.GetOptions) (*crm.Object, error) {
+// BatchReadAssociations answers like HubSpot's v4 batch read: live
+// records only, one entry per association, ids without any left out.
+func (f *fakeAPI) BatchReadAssociations(ctx context.Context, fromType, toType string, ids []string) (map[string][]crm.AssociatedID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(); err != nil {
 		return nil, err
 	}
-	o := f.objs[id]
-	if o == nil || o.archived != q.Archived {
-		return nil, &crm.Error{StatusCode: http.StatusNotFound, Method: "GET", Path: "/fake/" + id}
+	out := map[string][]crm.AssociatedID{}
+	for _, id := range ids {
+		o := f.objs[id]
+		if o == nil || o.archived {
+			continue
+		}
+		for _, to := range o.assoc[toType] {
+			out[id] = append(out[id], crm.AssociatedID{ID: to, Type: "communication_to_x"})
+		}
 	}
-	out := f.object(o, q.Properties, q.Associations)
-	return &out, nil
+	return out, nil
 }
 
 func (f *fakeAPI) value(o *fakeObj, prop string) int64 {

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/commlog/commlog/crm"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -267,4 +271,72 @@ func ids(t *testing.T, path string) []string {
 		out = append(out, r[0])
 	}
 	return out
+}
+
+// TestIncrementalAssociations: an incremental run reads the associations
+// search does not return with one batch read per object type and page,
+// not one read per record, and writes them as in a full export.
+func TestIncrementalAssociations(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	if err := WriteState(state, &State{HighWaterMark: formatTime(t0.Add(-time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	for i := 1; i <= 25; i++ {
+		f.put(strconv.Itoa(i), ms(t0.Add(time.Duration(i)*time.Second-30*time.Minute)), map[string]string{"hs_communication_body": "m"})
+	}
+	f.objs["3"].assoc = map[string][]string{"contacts": {"901", "12"}, "companies": {"7"}}
+	f.objs["20"].assoc = map[string][]string{"contacts": {"12"}}
+	out := filepath.Join(dir, "changes.jsonl")
+	api := &countReads{fakeAPI: f}
+	sum, err := Run(context.Background(), Options{API: api, Output: out, State: state, Associations: []string{"contacts", "companies"},
+		Now: func() time.Time { return t0 }, searchLimit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Records != 25 {
+		t.Fatalf("records %d, want 25", sum.Records)
+	}
+	// Three search pages (10, 10, 5 records), two object types.
+	if diff := cmp.Diff([]int{10, 10, 10, 10, 5, 5}, api.sizes); diff != "" {
+		t.Errorf("ids per association read (-want +got):\n%s", diff)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var row struct {
+			ID           string              `json:"id"`
+			Associations map[string][]string `json:"associations"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatal(err)
+		}
+		if len(row.Associations["contacts"])+len(row.Associations["companies"]) > 0 {
+			got[row.ID] = row.Associations
+		}
+	}
+	want := map[string]map[string][]string{
+		"3":  {"contacts": {"12", "901"}, "companies": {"7"}},
+		"20": {"contacts": {"12"}, "companies": {}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("associations written (-want +got):\n%s", diff)
+	}
+}
+
+// countReads records how many ids each association read asked for.
+type countReads struct {
+	*fakeAPI
+	sizes []int
+}
+
+func (c *countReads) BatchReadAssociations(ctx context.Context, fromType, toType string, ids []string) (map[string][]crm.AssociatedID, error) {
+	c.fakeAPI.mu.Lock()
+	c.sizes = append(c.sizes, len(ids))
+	c.fakeAPI.mu.Unlock()
+	return c.fakeAPI.BatchReadAssociations(ctx, fromType, toType, ids)
 }
