@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/commlog/commlog/crm"
@@ -369,33 +368,26 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, ids []string,
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	recs := make([]SnapshotRecord, len(ids))
-	var mu sync.Mutex
-	ir := runner{cfg: runConfig{Workers: workers}}
-	g, gctx := ir.group(ctx)
-	for i, id := range ids {
-		g.Go(func() error {
-			o, err := api.Get(gctx, crm.Communications, id, crm.GetOptions{Properties: []string{"hs_object_id"}, Associations: assocObjectTypes})
-			if err != nil {
-				return fmt.Errorf("snapshot: reading the associations of %s: %w", id, err)
-			}
-			rec := SnapshotRecord{ID: id, Properties: objs[id].Properties, CreatedAt: objs[id].CreatedAt}
-			for t, l := range o.Associations {
-				if len(l.Results) > 0 {
-					if rec.Associations == nil {
-						rec.Associations = map[string][]crm.AssociatedID{}
-					}
-					rec.Associations[t] = append(rec.Associations[t], l.Results...)
-				}
-			}
-			mu.Lock()
-			recs[i] = rec
-			mu.Unlock()
-			return nil
-		})
+	assocs, err := readAssociations(ctx, api, ids, assocObjectTypes, workers)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	recs := make([]SnapshotRecord, len(ids))
+	for i, id := range ids {
+		o, ok := objs[id]
+		if !ok {
+			return fmt.Errorf("snapshot: communication %s was not found; nothing archived", id)
+		}
+		rec := SnapshotRecord{ID: id, Properties: o.Properties, CreatedAt: o.CreatedAt}
+		for _, t := range assocObjectTypes {
+			if l := assocs[t][id]; len(l) > 0 {
+				if rec.Associations == nil {
+					rec.Associations = map[string][]crm.AssociatedID{}
+				}
+				rec.Associations[t] = l
+			}
+		}
+		recs[i] = rec
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -39,8 +39,9 @@ type AssociateOptions struct {
 
 // Associate adds (or, with Remove, removes) associations between
 // communications and other records: through v4 batch endpoints, 100 pairs a
-// request, for numeric and default types; per pair through v3 for other
-// labels. Ledgered and resumable; both directions are idempotent.
+// request, for numeric and default types (a typed removal through
+// batch/labels/archive removes just that type); per pair through v3 for
+// other labels. Ledgered and resumable; both directions are idempotent.
 func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 	if o.Ledger == "" && o.Input != "" {
 		o.Ledger = derivedPath(o.Input, ".associate.csv")
@@ -117,11 +118,10 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 		out := make([]itemResult, len(batch))
 		groups := map[string][]int{}
 		for i, it := range batch {
-			if it.assoc.label != "" || (o.Remove && it.assoc.typeID != 0) {
-				// A label HubSpot knows by name only, or the removal of one
-				// type: v3, one pair a request. (v4 batch/labels/archive
-				// would do the latter in batches, but the sandbox does not
-				// serve it yet.)
+			if it.assoc.label != "" {
+				// A label HubSpot knows by name only: v3, one pair a
+				// request (v4 wants type ids). Removing one type by id
+				// goes through v4 batch/labels/archive below.
 				typ := it.assoc.label
 				if typ == "" {
 					typ = strconv.Itoa(it.assoc.typeID)

@@ -53,6 +53,7 @@ func TestAssociateAndRemove(t *testing.T) {
 	if sum.AlreadyDone != 3 || sum.Done != 0 {
 		t.Errorf("second run: %+v", sum)
 	}
+	contactsBefore := assocOf(env, recs[0].ID, "contacts")
 	o.Remove = true
 	if sum, err = Associate(ctx, o); !errors.Is(err, ErrRowsFailed) || sum.Done != 3 {
 		b, _ := os.ReadFile(o.Ledger)
@@ -60,6 +61,10 @@ func TestAssociateAndRemove(t *testing.T) {
 	}
 	if got := assocOf(env, recs[0].ID, "companies"); len(got) != 0 {
 		t.Errorf("after --remove: %v", got)
+	}
+	// The typed removal (v4 batch/labels/archive) took only that type.
+	if got := assocOf(env, recs[0].ID, "contacts"); len(contactsBefore) == 0 || !slices.Equal(got, contactsBefore) {
+		t.Errorf("contacts after removing the company type: %v, before %v", got, contactsBefore)
 	}
 }
 

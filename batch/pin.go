@@ -219,6 +219,10 @@ func latestPerContact(ctx context.Context, o PinOptions) ([]opItem, error) {
 	if err != nil {
 		return nil, err
 	}
+	contactsOf, err := o.API.BatchReadAssociations(ctx, crm.Communications, crm.Contacts, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the contacts of %d communications: %w", len(ids), err)
+	}
 	type best struct{ ts, comm string }
 	newest := map[string]best{}
 	for _, id := range ids {
@@ -226,12 +230,8 @@ func latestPerContact(ctx context.Context, o PinOptions) ([]opItem, error) {
 		if !ok {
 			continue
 		}
-		full, err := o.API.Get(ctx, crm.Communications, id, crm.GetOptions{Properties: []string{"hs_timestamp"}, Associations: []string{crm.Contacts}})
-		if err != nil {
-			return nil, fmt.Errorf("reading the contacts of %s: %w", id, err)
-		}
 		ts := obj.Properties["hs_timestamp"]
-		for _, c := range full.Associations[crm.Contacts].Results {
+		for _, c := range contactsOf[id] {
 			if b, ok := newest[c.ID]; !ok || ts > b.ts || (ts == b.ts && id > b.comm) {
 				newest[c.ID] = best{ts, id}
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/commlog/commlog/crm"
 )
@@ -132,27 +131,28 @@ func countsText(c map[string]int) string {
 	return s
 }
 
-// danglingAssociations reads each record's associations and reports those
-// whose target no longer exists (batch-read per object type).
+// danglingAssociations reads the records' associations (v4 batch reads per
+// object type) and reports those whose target no longer exists (batch-read
+// per object type).
 func danglingAssociations(ctx context.Context, o VerifyOptions, recs []CreatedRecord, add func(string, CreatedRecord, string)) error {
-	assocs := make([]map[string]crm.AssociationList, len(recs))
-	var mu sync.Mutex
-	r := runner{cfg: runConfig{Workers: o.Workers}}
-	g, gctx := r.group(ctx)
+	ids := make([]string, len(recs))
 	for i, rec := range recs {
-		g.Go(func() error {
-			obj, err := o.API.Get(gctx, crm.Communications, rec.ID, crm.GetOptions{Properties: []string{"hs_object_id"}, Associations: assocObjectTypes})
-			if err != nil {
-				return fmt.Errorf("reading the associations of %s: %w", rec.ID, err)
-			}
-			mu.Lock()
-			assocs[i] = obj.Associations
-			mu.Unlock()
-			return nil
-		})
+		ids[i] = rec.ID
 	}
-	if err := g.Wait(); err != nil {
+	byType, err := readAssociations(ctx, o.API, ids, assocObjectTypes, o.Workers)
+	if err != nil {
 		return err
+	}
+	assocs := make([]map[string]crm.AssociationList, len(recs))
+	for i, rec := range recs {
+		for t, m := range byType {
+			if l := m[rec.ID]; len(l) > 0 {
+				if assocs[i] == nil {
+					assocs[i] = map[string]crm.AssociationList{}
+				}
+				assocs[i][t] = crm.AssociationList{Results: l}
+			}
+		}
 	}
 	targets := map[string]map[string]bool{}
 	for _, a := range assocs {

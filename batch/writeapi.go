@@ -27,6 +27,7 @@ type WriteAPI interface {
 	Unassociate(ctx context.Context, fromType, fromID, toType, toID, assocType string) error
 	BatchAssociate(ctx context.Context, fromType, toType string, pairs []crm.AssociationPair) (*crm.AssociationBatchResult, error)
 	BatchUnassociate(ctx context.Context, fromType, toType string, pairs []crm.AssociationPair) error
+	BatchReadAssociations(ctx context.Context, fromType, toType string, ids []string) (map[string][]crm.AssociatedID, error)
 	Pin(ctx context.Context, objectType, objectID, communicationID string) error
 	Stats() crm.Stats
 	Budget() crm.Budget
@@ -35,6 +36,34 @@ type WriteAPI interface {
 // assocObjectTypes are the object types a communication is associated
 // with; snapshots and verify read associations to these.
 var assocObjectTypes = []string{crm.Contacts, crm.Companies, crm.Deals, crm.Tickets}
+
+// readAssociations batch-reads the associations of communications ids to
+// each of toTypes (v4, 1,000 ids a request, the types concurrently up to
+// workers): object type → communication id → associated records. Ids
+// without associations, or gone, have no entry.
+func readAssociations(ctx context.Context, api WriteAPI, ids, toTypes []string, workers int) (map[string]map[string][]crm.AssociatedID, error) {
+	got := make([]map[string][]crm.AssociatedID, len(toTypes))
+	r := runner{cfg: runConfig{Workers: workers}}
+	g, gctx := r.group(ctx)
+	for i, t := range toTypes {
+		g.Go(func() error {
+			m, err := api.BatchReadAssociations(gctx, crm.Communications, t, ids)
+			if err != nil {
+				return fmt.Errorf("reading the %s associations of %d communications: %w", t, len(ids), err)
+			}
+			got[i] = m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string][]crm.AssociatedID, len(toTypes))
+	for i, t := range toTypes {
+		out[t] = got[i]
+	}
+	return out, nil
+}
 
 // readObjects batch-reads ids (100 a request) and returns the records
 // found, by id. Ids HubSpot does not return are missing.
