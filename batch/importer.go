@@ -443,9 +443,9 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 		imp.append(ev)
 		return pendingRow{}, false
 	}
-	props := make(map[string]string, len(res.Properties)+2)
-	for k, v := range res.Properties {
-		props[k] = v
+	props := res.Properties // a fresh map per result: the row owns it
+	if props == nil {
+		props = make(map[string]string, 2)
 	}
 	if res.OwnerEmail != "" {
 		props["hubspot_owner_id"], _ = imp.ix.ResolveOwner(res.OwnerEmail)
