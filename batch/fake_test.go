@@ -84,15 +84,4 @@ func (m *memAPI) Stats() crm.Stats {
 	return crm.Stats{Requests: m.requests}
 }
 
-func (m *memAPI) keys() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for _, k := range m.records {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func (m *memAPI) String() string { return fmt.Sprintf("memAPI{%d records}", len(m.records)) }

@@ -33,8 +33,6 @@ func golden(t *testing.T, name string, got string) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 var ignoreTimes = cmpopts.IgnoreFields(Object{}, "CreatedAt", "UpdatedAt")
 
 // TestEndpointsWire runs every endpoint once against the fake and compares

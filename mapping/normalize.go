@@ -33,7 +33,7 @@ func NormalizePhone(raw, region string) (string, error) {
 	lower := strings.ToLower(s)
 	for _, scheme := range []string{"whatsapp:", "tel:", "sms:"} {
 		if strings.HasPrefix(lower, scheme) {
-			s, lower = strings.TrimSpace(s[len(scheme):]), lower[len(scheme):]
+			s = strings.TrimSpace(s[len(scheme):])
 			break
 		}
 	}

@@ -176,16 +176,6 @@ func (w *wal) wait(seq uint64) error {
 	return nil
 }
 
-// append writes one line and waits for it (seeding, reset: rare writes
-// done under the server's lock).
-func (w *wal) append(ops []walOp) error {
-	seq, err := w.enqueue(ops)
-	if err != nil {
-		return err
-	}
-	return w.wait(seq)
-}
-
 // appendWalLine appends ops as a JSON array and a newline. The hot
 // operation, put, is written by hand (json.Encoder's reflection and
 // sorted map keys were most of the log's cost); the rest use
