@@ -39,7 +39,8 @@ bench: build
 # each (COMMLOG_CHAOS_TRIALS, COMMLOG_CHAOS_ROWS override): expected,
 # found, duplicated and missing per trial; fails on any duplicate or loss.
 chaos: build
-	COMMLOG_CHAOS_TRIALS=$${COMMLOG_CHAOS_TRIALS:-20} $(GO) test -count=1 -timeout 15m -run '^TestChaos$$' -v ./cmd/commlog
+	COMMLOG_CHAOS_TRIALS=$${COMMLOG_CHAOS_TRIALS:-20} COMMLOG_CHAOS_BIN=$(abspath $(BIN)) \
+	  $(GO) test -count=1 -timeout 15m -run '^TestChaos$$' -v ./cmd/commlog
 
 fuzz:
 	@echo "run one target, e.g.: go test -fuzz FuzzCSV ./source"

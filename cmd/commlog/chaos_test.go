@@ -30,9 +30,16 @@ import (
 
 const chaosToken = "chaos-token"
 
-// chaosBinary builds commlog once per test binary run.
+// chaosBinary builds commlog once per test binary run, or takes the one
+// COMMLOG_CHAOS_BIN names (make chaos passes the binary it just built).
 func chaosBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("COMMLOG_CHAOS_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("COMMLOG_CHAOS_BIN: %v", err)
+		}
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "commlog")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Stderr = os.Stderr
@@ -354,7 +361,10 @@ func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows 
 		// client would keep its initial guess (100 per 10 s, 1,000 rows/s)
 		// and 60 trials would not fit in make chaos's 15 minutes. A
 		// window no import can fill makes the sandbox send the headers.
-		args: []string{"--tier", "unlimited", "--burst", "1000000", "--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
+		// --window: the client pauses one window after a 429 (injected
+		// ones too); a 1 s window keeps that pause short.
+		args: []string{"--tier", "unlimited", "--burst", "1000000", "--window", "1s",
+			"--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
 			"--search-lag", "200ms", "--contacts", "1"}}
 	sb.start()
 	defer sb.stop(syscall.SIGTERM)
