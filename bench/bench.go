@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -64,8 +66,10 @@ type Options struct {
 
 // Results is what bench/results.json holds.
 type Results struct {
-	StartedAt      string          `json:"started_at"`
-	Commit         string          `json:"commit,omitempty"`
+	StartedAt string `json:"started_at"`
+	Commit    string `json:"commit,omitempty"`
+	// CommlogVersion is what the measured binary's --version says.
+	CommlogVersion string          `json:"commlog_version,omitempty"`
 	GoVersion      string          `json:"go_version"`
 	OS             string          `json:"os"`
 	CPUs           int             `json:"cpus"`
@@ -113,8 +117,13 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 	}
 	start := time.Now()
+	version, err := exec.CommandContext(ctx, opts.Bin, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s --version: %w", opts.Bin, err)
+	}
 	res := &Results{
-		StartedAt: start.UTC().Format(time.RFC3339), GoVersion: runtime.Version(),
+		CommlogVersion: strings.TrimSpace(string(version)),
+		StartedAt:      start.UTC().Format(time.RFC3339), GoVersion: runtime.Version(),
 		OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 	}
 	fail := func(what string, err error) {

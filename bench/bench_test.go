@@ -116,7 +116,7 @@ func TestCheckGoals(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	r := &Results{
-		CPUs: 2, GoVersion: "go1.26", ElapsedSeconds: 312,
+		CPUs: 2, GoVersion: "go1.26", ElapsedSeconds: 312, CommlogVersion: "commlog version v0.0.0-test",
 		Rate: &RateResult{Rows: 40000, Latency: "250ms ± 100ms", WindowMax: 190, WindowSeconds: 10, Created: 40000,
 			Requests: 402, ElapsedSeconds: 21.83, Allowed: 414.8, Utilisation: 0.9692, RecordsPerSecond: 1832.4},
 		Pipeline: &PipelineResult{Bytes: 200 << 20, Rows: 1659194, Created: 1659194, CSVMBPerSecond: 178,
@@ -268,7 +268,7 @@ func TestRunAgainstBinary(t *testing.T) {
 
 func TestRunRefusesUnknownMeasurement(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "commlog")
-	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho commlog version test\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Run(context.Background(), Options{Bin: bin, Dir: t.TempDir(), Only: []string{"speed"}})

@@ -127,7 +127,7 @@ func WriteTable(w io.Writer, r *Results) error {
 	if !r.OK {
 		verdict = "GOALS MISSED"
 	}
-	_, err := fmt.Fprintf(w, "\n%s (%.0f s, %d CPUs, %s)\n", verdict, r.ElapsedSeconds, r.CPUs, r.GoVersion)
+	_, err := fmt.Fprintf(w, "\n%s (%.0f s, %d CPUs, %s, %s)\n", verdict, r.ElapsedSeconds, r.CPUs, r.GoVersion, r.CommlogVersion)
 	return err
 }
 
