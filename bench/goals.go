@@ -41,6 +41,7 @@ func checkGoals(r *Results) []GoalResult {
 			goal("rate: requests sent ÷ allowed", x.Utilisation, ">=", 0.97, ""),
 			goal("rate: 429 responses", float64(max(x.RateLimited, x.SandboxRateLimited)), "==", 0, ""),
 			goal("rate: rows created", float64(x.Created), "==", float64(x.Rows), ""),
+			goal("rate: window the client learnt", float64(x.LearntWindowMax), "==", float64(x.WindowMax), ""),
 		)
 	}
 	if x := r.Pipeline; x != nil {
