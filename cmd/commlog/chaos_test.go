@@ -330,12 +330,18 @@ func TestChaos(t *testing.T) {
 		{name: "sandbox-restart", faults: "5xx=0.02,drop=0.01", restart: true},
 	}
 	rows := chaosRows()
-	var report []string
+	var report, totals []string
 	for _, sc := range scenarios {
+		var sum census
+		n := 0
 		for trial := 1; trial <= trials; trial++ {
 			name := fmt.Sprintf("%s/%d", sc.name, trial)
 			ok := t.Run(name, func(t *testing.T) {
 				c := runChaosTrial(t, bin, sc, int64(trial), rows)
+				n++
+				sum.Expected, sum.Found, sum.Duplicated, sum.Missing = sum.Expected+c.Expected, sum.Found+c.Found,
+					sum.Duplicated+c.Duplicated, sum.Missing+c.Missing
+				sum.Kills += c.Kills
 				line := fmt.Sprintf("%-20s expected %6d  found %6d  duplicated %d  missing %d  (%s)",
 					name, c.Expected, c.Found, c.Duplicated, c.Missing, c.hurt())
 				report = append(report, line)
@@ -347,9 +353,15 @@ func TestChaos(t *testing.T) {
 				break
 			}
 		}
+		totals = append(totals, fmt.Sprintf("%-16s %2d trials  expected %7d  found %7d  duplicated %d  missing %d  kill -9s %d",
+			sc.name, n, sum.Expected, sum.Found, sum.Duplicated, sum.Missing, sum.Kills))
 	}
 	fmt.Println("chaos results:")
 	for _, l := range report {
+		fmt.Println("  " + l)
+	}
+	fmt.Println("chaos totals:")
+	for _, l := range totals {
 		fmt.Println("  " + l)
 	}
 }
