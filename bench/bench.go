@@ -27,8 +27,8 @@ const (
 // before the in-process measurements: a child's peak RSS on Linux is at
 // least the parent's at the moment it was spawned (exec records the old
 // address space's high-water mark, and os/exec spawns with a shared one),
-// so the bench process must still be small then; measureMemory checks it.
-var All = []string{Rate, Memory, Pipeline, Export}
+// so the bench process must still be small then; runImport checks it.
+func All() []string { return []string{Rate, Memory, Pipeline, Export} }
 
 // Sizes are the workloads. Defaults are the issue's; tests shrink them.
 type Sizes struct {
@@ -55,7 +55,7 @@ type Options struct {
 	// Dir holds the synthetic inputs, ledgers and exports; it should be
 	// empty or not exist, and may be removed after the run.
 	Dir string
-	// Only lists the measurements to take (nil: All).
+	// Only lists the measurements to take (nil: All()).
 	Only   []string
 	Sizes  Sizes
 	Logger *slog.Logger // progress, on stderr; nil discards
@@ -109,11 +109,11 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	only := opts.Only
 	if len(only) == 0 {
-		only = All
+		only = All()
 	}
 	for _, m := range only {
-		if !slices.Contains(All, m) {
-			return nil, fmt.Errorf("bench: unknown measurement %q (want %v)", m, All)
+		if !slices.Contains(All(), m) {
+			return nil, fmt.Errorf("bench: unknown measurement %q (want %v)", m, All())
 		}
 	}
 	start := time.Now()
@@ -130,7 +130,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		opts.Logger.Error("measurement failed", "measurement", what, "err", err)
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", what, err))
 	}
-	for _, m := range All {
+	for _, m := range All() {
 		if !slices.Contains(only, m) {
 			continue
 		}

@@ -298,3 +298,36 @@ func TestTailBuffer(t *testing.T) {
 		t.Errorf("tail = %q, want %q", got, "cdefg")
 	}
 }
+
+func TestParseHWM(t *testing.T) {
+	tests := []struct {
+		name, status string
+		want         int64
+	}{
+		{"linux", "Name:\tcommlog\nVmPeak:\t  812345 kB\nVmHWM:\t   34304 kB\nVmRSS:\t   30000 kB\n", 34304 * 1024},
+		{"missing", "Name:\tcommlog\nVmRSS:\t   30000 kB\n", 0},
+		{"no unit", "VmHWM:\t34304\n", 0},
+		{"not a number", "VmHWM:\tlots kB\n", 0},
+		{"negative", "VmHWM:\t-5 kB\n", 0},
+		{"overflow", "VmHWM:\t9223372036854775807 kB\n", 0},
+		{"empty", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parseHWM(tt.status); got != tt.want {
+				t.Errorf("parseHWM = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseHWM(f *testing.F) {
+	f.Add("VmHWM:\t   34304 kB\n")
+	f.Add("VmHWM: kB")
+	f.Add("VmHWM:\t99999999999999999999 kB")
+	f.Fuzz(func(t *testing.T, status string) {
+		if v := parseHWM(status); v < 0 || v%1024 != 0 {
+			t.Errorf("parseHWM(%q) = %d", status, v)
+		}
+	})
+}

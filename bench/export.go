@@ -32,7 +32,7 @@ type ExportResult struct {
 const exportSafetyLag = 2 * time.Second
 
 func measureExport(ctx context.Context, opts Options, dir string) (*ExportResult, error) {
-	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs...)
+	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs()...)
 	if err != nil {
 		return nil, err
 	}

@@ -20,11 +20,13 @@ type MemoryResult struct {
 	RSSSource string `json:"rss_source"`
 }
 
-// unlimitedArgs are the sandbox flags for "limits off". The unlimited tier
+// unlimitedArgs returns the sandbox flags for "limits off". The unlimited tier
 // sends no rate-limit headers, and without them the client keeps its
 // initial guess of 100 requests per 10 s (1,000 rows/s); a window no import
 // can fill makes the sandbox send headers and the client go flat out.
-var unlimitedArgs = []string{"--tier", "unlimited", "--burst", "10000000", "--search-lag", "200ms"}
+func unlimitedArgs() []string {
+	return []string{"--tier", "unlimited", "--burst", "10000000", "--search-lag", "200ms"}
+}
 
 func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult, error) {
 	small, err := importRSS(ctx, opts, dir, "small", opts.Sizes.MemorySmall)
@@ -55,7 +57,7 @@ func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult
 // importRSS imports rows synthetic rows into a fresh sandbox process and
 // returns the import process's run.
 func importRSS(ctx context.Context, opts Options, dir, name string, rows int) (*importRun, error) {
-	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs...)
+	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs()...)
 	if err != nil {
 		return nil, err
 	}

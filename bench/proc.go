@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -203,14 +204,26 @@ func readHWM(path string) int64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb * 1024
+	return parseHWM(string(b))
+}
+
+// parseHWM finds "VmHWM: N kB" in the text of a /proc status file and
+// returns N kB in bytes; 0 when the line is missing or malformed.
+func parseHWM(status string) int64 {
+	for _, line := range strings.Split(status, "\n") {
+		v, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
 		}
+		v, ok = strings.CutSuffix(strings.TrimSpace(v), "kB")
+		if !ok {
+			return 0
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || kb < 0 || kb > math.MaxInt64/1024 {
+			return 0
+		}
+		return kb * 1024
 	}
 	return 0
 }

@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bin := fs.String("bin", "bin/commlog", "the commlog binary to measure")
 	out := fs.String("out", "bench/results.json", "write the results here ('' = nowhere)")
 	dir := fs.String("dir", "", "work directory for inputs and ledgers (default: a temporary one, removed afterwards)")
-	only := fs.String("only", "", "comma-separated measurements to take: "+strings.Join(bench.All, ", ")+" (default: all)")
+	only := fs.String("only", "", "comma-separated measurements to take: "+strings.Join(bench.All(), ", ")+" (default: all)")
 	profile := fs.String("profile", "", "write a CPU profile of the local pipeline run into this directory")
 	small := fs.Bool("small", false, "tiny workloads, to check the harness itself (the goals are not meaningful)")
 	if err := fs.Parse(args); err != nil {
