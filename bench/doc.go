@@ -3,11 +3,10 @@
 // fast the local pipeline is, how much memory an import needs, and how
 // fast exports are — and checks each against its goal.
 //
-// Everything runs on 127.0.0.1: the sandbox and the import run as separate
-// `commlog` processes (so the import's peak RSS is its own), except the
-// local-pipeline figure, which runs batch.Import in-process with the
-// network stubbed out, and the export figures, which run export.Run
-// in-process through the crm client against a sandbox process.
+// Everything runs on 127.0.0.1: the sandbox, the imports and the exports
+// run as separate `commlog` processes (so an import's peak RSS is its
+// own), except the local-pipeline figure, which runs batch.Import
+// in-process with the network stubbed out.
 //
 // bench/cmd/commlog-bench is the program `make bench` runs; it prints the
 // table, writes bench/results.json and exits non-zero when a goal is

@@ -1,18 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
-
-	"github.com/commlog/commlog/crm"
-	"github.com/commlog/commlog/export"
 )
 
-// ExportResult is the speed of a full export and of an incremental one,
+// ExportResult is the speed of `commlog export`, full and incremental,
 // against a sandbox process with the limits off.
 type ExportResult struct {
 	FullExpected                int     `json:"full_expected"`
@@ -59,25 +58,18 @@ func measureExport(ctx context.Context, opts Options, dir string) (*ExportResult
 	if _, err := importAll(ctx, opts, sb, mappingPath, filepath.Join(dir, "first.ledger.csv"), first, full); err != nil {
 		return nil, err
 	}
-	client, err := crm.New(crm.Options{BaseURL: sb.url, Token: token, UserAgent: "commlog-bench"})
-	if err != nil {
-		return nil, err
-	}
 	state := filepath.Join(dir, "export.state.json")
 	// Let the last writes age past the safety lag, so that the full run's
 	// mark covers them and the incremental run sees only the changes.
 	if err := sleep(ctx, exportSafetyLag+500*time.Millisecond); err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	fsum, err := export.Run(ctx, export.Options{
-		API: client, Output: filepath.Join(dir, "full.csv"), State: state, SafetyLag: exportSafetyLag, Logger: log,
-	})
+	fsum, err := runExport(ctx, opts.Bin, sb, filepath.Join(dir, "full.csv"), state)
 	if err != nil {
 		return nil, fmt.Errorf("full export: %w", err)
 	}
-	if fsum.Mode != export.ModeInitial {
-		return nil, fmt.Errorf("full export ran as %q, want %q", fsum.Mode, export.ModeInitial)
+	if fsum.Mode != "initial" {
+		return nil, fmt.Errorf("full export ran as %q, want the first run of a state file", fsum.Mode)
 	}
 	if _, err := importAll(ctx, opts, sb, mappingPath, filepath.Join(dir, "second.ledger.csv"), second, changes); err != nil {
 		return nil, err
@@ -85,11 +77,12 @@ func measureExport(ctx context.Context, opts Options, dir string) (*ExportResult
 	if err := sleep(ctx, exportSafetyLag+500*time.Millisecond); err != nil {
 		return nil, err
 	}
-	isum, err := export.Run(ctx, export.Options{
-		API: client, Output: filepath.Join(dir, "incremental.csv"), State: state, SafetyLag: exportSafetyLag, Logger: log,
-	})
+	isum, err := runExport(ctx, opts.Bin, sb, filepath.Join(dir, "incremental.csv"), state)
 	if err != nil {
 		return nil, fmt.Errorf("incremental export: %w", err)
+	}
+	if isum.Mode != "incremental" {
+		return nil, fmt.Errorf("incremental export ran as %q", isum.Mode)
 	}
 	return &ExportResult{
 		FullExpected: full, FullRecords: fsum.Records, FullSeconds: round(fsum.ElapsedSeconds, 2),
@@ -97,6 +90,35 @@ func measureExport(ctx context.Context, opts Options, dir string) (*ExportResult
 		IncrementalExpected: changes, IncrementalRecords: isum.Records, IncrementalSeconds: round(isum.ElapsedSeconds, 2),
 		IncrementalRecordsPerSecond: round(float64(isum.Records)/isum.ElapsedSeconds, 0), IncrementalRequests: isum.Requests,
 	}, nil
+}
+
+// exportSummary is the part of `commlog --json export`'s summary the bench reads.
+type exportSummary struct {
+	Mode           string  `json:"mode"`
+	Records        int64   `json:"records"`
+	Requests       int64   `json:"requests"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+}
+
+// runExport runs `commlog export --state` as a child process against sb.
+func runExport(ctx context.Context, bin string, sb *sandboxProc, output, state string) (*exportSummary, error) {
+	cmd := exec.CommandContext(ctx, bin, "--base-url", sb.url, "--no-progress", "--json", "--log-level", "warn",
+		"export", "--output", output, "--state", state, "--safety-lag", exportSafetyLag.String())
+	cmd.Env = []string{"HUBSPOT_ACCESS_TOKEN=" + token}
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("commlog export: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var sum exportSummary
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		return nil, fmt.Errorf("commlog export --json: reading the summary: %w", err)
+	}
+	if sum.ElapsedSeconds <= 0 {
+		return nil, fmt.Errorf("commlog export --json: no elapsed_seconds in %s", stdout.Bytes())
+	}
+	return &sum, nil
 }
 
 // importAll imports input and requires every one of its rows created.
