@@ -23,13 +23,13 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestUtilisation(t *testing.T) {
 	tests := []struct {
-		name       string
-		requests   int64
-		elapsed    float64
-		wantAllow  float64
-		wantUtil   float64
-		windowMax  int
-		windowSecs time.Duration
+		name      string
+		requests  int64
+		elapsed   float64
+		wantAllow float64
+		wantUtil  float64
+		windowMax int
+		window    time.Duration
 	}{
 		{"exactly the budget", 190, 10, 190, 1, 190, 10 * time.Second},
 		{"the issue's run", 402, 21.83, 414.77, 0.9692, 190, 10 * time.Second},
@@ -38,7 +38,7 @@ func TestUtilisation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			allowed, u := utilisation(tt.requests, tt.elapsed, tt.windowMax, tt.windowSecs)
+			allowed, u := utilisation(tt.requests, tt.elapsed, tt.windowMax, tt.window)
 			if got, want := [2]float64{round(allowed, 2), round(u, 4)}, [2]float64{tt.wantAllow, tt.wantUtil}; got != want {
 				t.Errorf("utilisation(%d, %g) = %v, want %v", tt.requests, tt.elapsed, got, want)
 			}
