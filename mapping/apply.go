@@ -301,6 +301,21 @@ func (m *Mapping) value(rec *source.Record, p *plan, v *valueSpec) (string, erro
 	switch {
 	case v.isConst:
 		return v.constant, nil
+	case v.parts != nil:
+		st := m.st
+		st.bodyBuf.Reset()
+		for _, part := range v.parts {
+			if part.slot < 0 {
+				st.bodyBuf.WriteString(part.text)
+				continue
+			}
+			val, ok := p.get(rec, part.slot)
+			if !ok {
+				return "", fmt.Errorf("template: field %q is not in the record (fields: %s)", part.name, fieldList(p.names))
+			}
+			st.bodyBuf.WriteString(val)
+		}
+		s = st.bodyBuf.String()
 	case v.tmpl != nil:
 		st := m.st
 		clear(st.data)

@@ -119,6 +119,11 @@ type valueSpec struct {
 	column   string
 	tmpl     *template.Template
 	tmplSrc  string
+	// parts is the template flattened when it is only text and plain
+	// {{ .field }} actions: Apply then concatenates slots instead of
+	// running text/template over a map of every field (most of Apply's
+	// cost on the usual "{{ .sender }}: {{ .text }}" bodies).
+	parts    []tmplPart
 	enum     map[string]string // nil: no map
 	def      string
 	hasDef   bool
@@ -699,6 +704,40 @@ func templateFields(t *template.Template) []string {
 
 // singleField reports a template that is exactly {{ .name }}, which Apply
 // reads directly without running the template.
+// tmplPart is literal text (slot -1) or one field's value.
+type tmplPart struct {
+	text string
+	slot int
+	name string
+}
+
+// flatParts flattens a template made of text and {{ .field }} actions
+// only; anything else (functions, pipes, if, range) reports false.
+func flatParts(c *config, t *template.Template) ([]tmplPart, bool) {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return nil, false
+	}
+	var parts []tmplPart
+	for _, n := range t.Tree.Root.Nodes {
+		switch v := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, tmplPart{text: string(v.Text), slot: -1})
+		case *parse.ActionNode:
+			if len(v.Pipe.Decl) != 0 || len(v.Pipe.Cmds) != 1 || len(v.Pipe.Cmds[0].Args) != 1 {
+				return nil, false
+			}
+			f, ok := v.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return nil, false
+			}
+			parts = append(parts, tmplPart{slot: c.slot(f.Ident[0]), name: f.Ident[0]})
+		default:
+			return nil, false
+		}
+	}
+	return parts, true
+}
+
 func singleField(t *template.Template) (string, bool) {
 	if t.Tree == nil || t.Tree.Root == nil || len(t.Tree.Root.Nodes) != 1 {
 		return "", false
@@ -739,6 +778,7 @@ func (d *decoder) columnOrTemplate(c *config, s *section, where string) (valueSp
 			for _, f := range templateFields(t) {
 				c.slot(f)
 			}
+			v.parts, _ = flatParts(c, t)
 		}
 	default:
 		return v, d.errf(s.node, "missing required key \"column\" or \"template\" in %s", where)
@@ -757,6 +797,8 @@ func (d *decoder) body(c *config, n ast.Node) error {
 		b.valueSpec = valueSpec{set: true, slot: -1, tmpl: t, tmplSrc: src}
 		if f, ok := singleField(t); ok {
 			b.valueSpec = valueSpec{set: true, column: f, slot: c.slot(f)}
+		} else {
+			b.valueSpec.parts, _ = flatParts(c, t)
 		}
 		c.body = b
 		return nil
