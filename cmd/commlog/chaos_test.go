@@ -502,3 +502,40 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestChaosCensus is the census's negative control: records stored twice
+// or not at all are counted as such, so a chaos trial can fail.
+func TestChaosCensus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos suite skipped in -short mode")
+	}
+	bin := chaosBinary(t)
+	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(t.TempDir(), "sandbox"),
+		args: []string{"--tier", "unlimited", "--contacts", "1"}}
+	sb.start()
+	defer sb.stop(syscall.SIGTERM)
+	// Messages 0 (twice), 1 (three times) and 3: of 5 expected, 2 and 4
+	// are missing and 3 copies are duplicates.
+	var inputs []string
+	for _, i := range []int{0, 0, 1, 1, 1, 3} {
+		inputs = append(inputs, fmt.Sprintf(`{"properties":{"hs_communication_body":"chaos message %d",`+
+			`"hs_communication_channel_type":"SMS","hs_timestamp":"2024-05-01T00:00:00.000Z"}}`, i))
+	}
+	req, _ := http.NewRequest("POST", sb.url()+"/crm/v3/objects/communications/batch/create",
+		strings.NewReader(`{"inputs":[`+strings.Join(inputs, ",")+`]}`))
+	req.Header.Set("Authorization", "Bearer "+chaosToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("batch create: HTTP %d", resp.StatusCode)
+	}
+	got := sb.census(t, 5)
+	want := census{Expected: 5, Found: 3, Duplicated: 3, Missing: 2}
+	if got != want {
+		t.Errorf("census = %+v, want %+v", got, want)
+	}
+}
