@@ -369,3 +369,20 @@ func TestImportPlanRefusesUnknownProperty(t *testing.T) {
 		t.Fatalf("plan with an unknown property: err = %v", err)
 	}
 }
+
+// TestImportWithDefaults runs an import with every option left at its zero
+// value, as a caller that sets only the essentials does.
+func TestImportWithDefaults(t *testing.T) {
+	api := newMemAPI()
+	in := writeChats(t, t.TempDir(), "chats.csv", genChats(5, "101"))
+	sum, err := Import(context.Background(), ImportOptions{Mapping: mustMapping(t, chatMapping), Inputs: []string{in}, API: api})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if sum.Created != 5 || sum.Ledger != in+".ledger.csv" {
+		t.Errorf("created %d into ledger %s", sum.Created, sum.Ledger)
+	}
+	if _, err := os.Stat(RunLogPath(sum.Ledger)); err != nil {
+		t.Errorf("run log: %v", err)
+	}
+}

@@ -232,7 +232,7 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 		imp.log.Warn(w)
 	}
 
-	smp := startSampler(o.SampleEvery, imp.sample)
+	smp := startSampler(imp.cfg.SampleEvery, imp.sample)
 	err = imp.stream(ctx)
 	if err == nil {
 		err = imp.fatalErr()
