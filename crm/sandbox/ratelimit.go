@@ -20,6 +20,12 @@ var tierLimits = map[string]struct {
 	"unlimited":  {0, 0},
 }
 
+// unlimitedMax is the window allowance the "unlimited" tier advertises.
+// It is never enforced, but HubSpot always sends the rate-limit headers
+// and clients (commlog's among them) pace by them: without headers a
+// client would keep its cautious starting guess and never go fast.
+const unlimitedMax = 1_000_000
+
 // Tiers lists the accepted Options.Tier values.
 func Tiers() []string { return []string{"free", "starter", "pro", "enterprise", "unlimited"} }
 
@@ -135,13 +141,14 @@ func (l *limiter) check(token string, search bool, now time.Time) verdict {
 		return v
 	}
 
-	if l.burst > 0 || l.daily > 0 {
-		v.headers = true
-		v.intervalMS = l.window.Milliseconds()
-		v.max = l.burst
-		v.secondly = max(l.burst/10, 1)
-		v.daily = l.daily
+	v.headers = true
+	v.intervalMS = l.window.Milliseconds()
+	v.max = l.burst
+	if l.burst == 0 {
+		v.max, v.remaining = unlimitedMax, unlimitedMax
 	}
+	v.secondly = max(v.max/10, 1)
+	v.daily = l.daily
 	switch {
 	case l.daily > 0 && ts.dayUsed >= l.daily:
 		v.policy = "DAILY"
@@ -157,7 +164,9 @@ func (l *limiter) check(token string, search bool, now time.Time) verdict {
 		ts.dayUsed++
 	}
 	if v.headers {
-		if l.burst > 0 {
+		if l.burst == 0 {
+			v.secondlyRemain = v.secondly
+		} else {
 			v.remaining = max(l.burst-len(ts.recent), 0)
 			sc, inSecond := now.Add(-time.Second), 0
 			for _, t := range ts.recent {
