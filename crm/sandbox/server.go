@@ -348,14 +348,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/__sandbox/") {
 		s.requests.Add(1)
 	}
+	// Latency is a round trip: the request reaches the server (and is
+	// counted by the rate limiter) after the uplink half; the answer takes
+	// the other half to come back.
 	if d := s.dice.latency(s.opts.Latency, s.opts.Jitter); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+		if !sleepCtx(r.Context(), d/2) {
 			return
 		}
+		defer sleepCtx(r.Context(), d-d/2)
 	}
 	token := ""
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
@@ -588,4 +588,17 @@ func lineCol(b []byte, off int64) (int, int) {
 		}
 	}
 	return line, col
+}
+
+// sleepCtx sleeps for d unless the request goes away first; it reports
+// whether the full time passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
