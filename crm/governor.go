@@ -59,13 +59,14 @@ const (
 // share it. Ordinary requests go through a rolling-window log that mirrors
 // HubSpot's TEN_SECONDLY_ROLLING policy: a request occupies a slot from the
 // moment it is sent until one window after the server counted it. The
-// server counts a request when it arrives, which we cannot see; we take
-// the midpoint of send and response (the uplink half of the round trip)
-// and keep a margin below the maximum for asymmetric paths. Holding the
-// slot until a window after the *response* instead would waste half a
-// round trip per window: at 250 ms that alone costs ~2.5 % of the budget. Search
-// requests are exempt from that window and are spaced by their own rate
-// instead. A user TPS cap spaces all requests.
+// server counts a request on arrival, which we cannot see: we take it to be
+// the answer's time minus half the shortest round trip seen lately (the
+// uplink half of a round trip with no queueing). That is never before the
+// true arrival when the two halves of a trip are alike; the margin covers
+// paths where they are not. Holding the slot until a window after the
+// answer instead would waste half a round trip per window: at 250 ms about
+// 2.5 % of the budget. Search requests are exempt from that window and
+// are spaced by their own rate instead. A user TPS cap spaces all requests.
 type governor struct {
 	clock   Clock
 	reserve int64
@@ -75,6 +76,8 @@ type governor struct {
 	window    time.Duration
 	factor    float64 // < 1 after 429s: run below the learnt maximum for a while
 	slots     []slot
+	rtts      [32]time.Duration // recent round trips of ordinary requests
+	nRTT      int
 	nextID    uint64
 	changed   chan struct{} // closed and replaced whenever a slot completes
 	pausedTil time.Time     // after a burst 429
@@ -204,6 +207,18 @@ func (g *governor) acquire(ctx context.Context, search bool) (ticket, error) {
 	}
 }
 
+// observeRTTLocked records a round trip and returns the shortest of the
+// recent ones.
+func (g *governor) observeRTTLocked(rtt time.Duration) time.Duration {
+	g.rtts[g.nRTT%len(g.rtts)] = max(rtt, 0)
+	g.nRTT++
+	short := g.rtts[0]
+	for i := 1; i < min(g.nRTT, len(g.rtts)); i++ {
+		short = min(short, g.rtts[i])
+	}
+	return short
+}
+
 func (g *governor) pruneLocked(now time.Time) {
 	cut := now.Add(-g.window)
 	kept := g.slots[:0]
@@ -236,7 +251,7 @@ func (g *governor) release(t ticket, h http.Header, ok bool) {
 		for i := range g.slots {
 			if sl := &g.slots[i]; sl.id == t.id {
 				sl.done = true
-				sl.at = sl.sent.Add(now.Sub(sl.sent) / 2)
+				sl.at = now.Add(-g.observeRTTLocked(now.Sub(sl.sent)) / 2)
 				break
 			}
 		}
