@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -32,6 +33,12 @@ type env struct {
 }
 
 func main() {
+	// commlog waits on HubSpot, not on the CPU: a tighter GC target keeps
+	// the peak memory of a million-row import well under 150 MB (the key
+	// index is most of the live heap). GOGC in the environment overrides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	e := &env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
 		stderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
