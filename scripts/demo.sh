@@ -33,6 +33,10 @@ for pair in "${inputs[@]}"; do
   run "$BIN" import --mapping "$m" --ledger "$OUT/$name.ledger.csv" --search-settle 2s "$input"
 done
 
+echo
+echo "Exit 3 above is on purpose: the samples talk to one number that is not in samples/contacts.csv"
+echo "and one that two contacts share, so those rows are 'unresolved' (never guessed, never orphaned)."
+
 fname=whatsapp
 say "2. The first lines of a result ledger ($OUT/$fname.ledger.csv)"
 head -n 8 "$OUT/$fname.ledger.csv"
