@@ -386,3 +386,16 @@ func TestImportWithDefaults(t *testing.T) {
 		t.Errorf("run log: %v", err)
 	}
 }
+
+func TestImportRefusesMissingInputBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	api := newMemAPI()
+	_, err := Import(context.Background(), ImportOptions{Mapping: mustMapping(t, chatMapping),
+		Inputs: []string{filepath.Join(dir, "nope.csv")}, API: api})
+	if err == nil || !strings.Contains(err.Error(), "nope.csv") {
+		t.Fatalf("err = %v, want one naming nope.csv", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 || api.requests != 0 {
+		t.Errorf("a missing input still wrote %d files and sent %d requests", len(entries), api.requests)
+	}
+}

@@ -253,6 +253,16 @@ func (o *ImportOptions) defaults() error {
 	if o.API == nil {
 		return errors.New("import: no HubSpot client")
 	}
+	// Every input is checked before anything is written or asked of HubSpot.
+	for _, in := range o.Inputs {
+		fi, err := os.Stat(in)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("import: %s is a directory, not an export file", in)
+		}
+	}
 	if o.Ledger == "" {
 		o.Ledger = o.Inputs[0] + ".ledger.csv"
 	}
