@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build test lint demo bench chaos fuzz clean
+.PHONY: all build test lint demo bench chaos compat fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench: build
 chaos: build
 	COMMLOG_CHAOS_TRIALS=$${COMMLOG_CHAOS_TRIALS:-20} COMMLOG_CHAOS_BIN=$(abspath $(BIN)) \
 	  $(GO) test -count=1 -timeout 15m -run '^TestChaos$$' -v ./cmd/commlog
+
+# HubSpot's official Node client against the sandbox (needs node and npm).
+compat: build
+	./scripts/official-client.sh $(BIN)
 
 fuzz:
 	@echo "run one target, e.g.: go test -fuzz FuzzCSV ./source"
