@@ -14,14 +14,27 @@ import (
 	"github.com/commlog/commlog/crm/sandbox"
 )
 
-func TestWriteCommandsHelpHasExamples(t *testing.T) {
-	for _, name := range []string{"update", "archive", "restore", "associate", "pin", "verify"} {
+// TestEveryHelpHasPurposeUsageExample holds every registered command (and
+// commlog itself) to a one-line purpose, usage and at least one example.
+func TestEveryHelpHasPurposeUsageExample(t *testing.T) {
+	names := []string{""}
+	for _, c := range commands(&globals{env: &env{}}) {
+		names = append(names, c.Name)
+		if c.Usage == "" || strings.Contains(c.Usage, "\n") {
+			t.Errorf("%s: purpose %q is not one line", c.Name, c.Usage)
+		}
+	}
+	for _, name := range names {
+		args := []string{"commlog", "--help"}
+		if name != "" {
+			args = []string{"commlog", name, "--help"}
+		}
 		e, out, errb := testEnv(nil)
-		if code := run(context.Background(), e, []string{"commlog", name, "--help"}); code != exitOK {
+		if code := run(context.Background(), e, args); code != exitOK {
 			t.Fatalf("%s --help: exit %d: %s", name, code, errb)
 		}
 		if s := out.String(); !strings.Contains(s, "Example") || !strings.Contains(s, "USAGE") {
-			t.Errorf("%s --help lacks usage or examples:\n%s", name, s)
+			t.Errorf("commlog %s --help lacks usage or examples:\n%s", name, s)
 		}
 	}
 }
