@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/commlog/commlog/crm/sandbox"
 )
 
 // TestImportCommandExitCodes runs `commlog --sandbox import` in-process:
@@ -60,5 +64,70 @@ associations:
 				t.Errorf("created = %v, want %v", sum["created"], tt.created)
 			}
 		})
+	}
+}
+
+// TestTokenAndBodiesStayOutOfOutput runs an import at debug log level and
+// checks that the access token appears nowhere (stdout, stderr, ledger,
+// run log) and that message bodies and phone numbers are not logged
+// without --log-pii.
+func TestTokenAndBodiesStayOutOfOutput(t *testing.T) {
+	const token = "pat-na1-SECRET-0f3c9a"
+	const body = "very private message body"
+	const phone = "+4915123456789"
+	srv, err := sandbox.New(sandbox.Options{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer func() { ts.Close(); srv.Close() }()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokenFile := write("token", token+"\n")
+	mapping := write("m.yaml", `version: 1
+source: { format: csv }
+communication:
+  channel: SMS
+  timestamp: { column: sent_at, layout: epoch_ms }
+  body: { template: "{{ .text }}" }
+key: [id]
+associations:
+  - { to: contacts, by: phone, column: phone, default_region: DE }
+`)
+	input := write("in.csv", "id,sent_at,text,phone\n1,1714521600000,"+body+","+phone+"\n")
+	ledger := filepath.Join(dir, "ledger.csv")
+	e, out, errb := testEnv(nil)
+	code := run(context.Background(), e, []string{"commlog", "--base-url", ts.URL, "--token-file", tokenFile,
+		"--log-level", "debug", "--no-progress", "import", "--mapping", mapping, "--ledger", ledger, input})
+	if code != exitRowsNotOK { // the phone matches no contact: unresolved
+		t.Fatalf("exit %d; stderr:\n%s", code, errb)
+	}
+	files := map[string]string{"stdout": out.String(), "stderr": errb.String()}
+	for _, p := range []string{ledger, filepath.Join(dir, "ledger.runs.jsonl")} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Base(p)] = string(b)
+	}
+	for name, text := range files {
+		if strings.Contains(text, token) || strings.Contains(text, "SECRET") {
+			t.Errorf("%s contains the access token", name)
+		}
+		if strings.Contains(text, body) {
+			t.Errorf("%s contains a message body", name)
+		}
+		if strings.Contains(text, phone) || strings.Contains(text, "15123456789") {
+			t.Errorf("%s contains the phone number", name)
+		}
+	}
+	if !strings.Contains(errb.String(), "level=DEBUG") {
+		t.Error("no debug logging happened: the test proves nothing")
 	}
 }
