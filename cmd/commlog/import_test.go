@@ -67,21 +67,26 @@ associations:
 	}
 }
 
-// TestTokenAndBodiesStayOutOfOutput runs an import at debug log level and
-// checks that the access token appears nowhere (stdout, stderr, ledger,
-// run log) and that message bodies and phone numbers are not logged
-// without --log-pii.
+// TestTokenAndBodiesStayOutOfOutput runs an import at debug log level
+// (requests and responses are logged: the contact list with its phones,
+// the batch with its body) and checks that the access token appears
+// nowhere (stdout, stderr, ledger, run log) and that message bodies and
+// phone numbers are not logged without --log-pii.
 func TestTokenAndBodiesStayOutOfOutput(t *testing.T) {
 	const token = "pat-na1-SECRET-0f3c9a"
 	const body = "very private message body"
 	const phone = "+4915123456789"
-	srv, err := sandbox.New(sandbox.Options{Token: token})
+	dir := t.TempDir()
+	contacts := filepath.Join(dir, "contacts.csv")
+	if err := os.WriteFile(contacts, []byte("email,phone\nann@example.com,"+phone+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sandbox.New(sandbox.Options{Token: token, ContactsFile: contacts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	defer func() { ts.Close(); srv.Close() }()
-	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -105,8 +110,11 @@ associations:
 	e, out, errb := testEnv(nil)
 	code := run(context.Background(), e, []string{"commlog", "--base-url", ts.URL, "--token-file", tokenFile,
 		"--log-level", "debug", "--no-progress", "import", "--mapping", mapping, "--ledger", ledger, input})
-	if code != exitRowsNotOK { // the phone matches no contact: unresolved
+	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, errb)
+	}
+	if n := len(srv.Objects("communications", false)); n != 1 {
+		t.Fatalf("%d communications created, want 1 (the request must carry the body for this test to mean anything)", n)
 	}
 	files := map[string]string{"stdout": out.String(), "stderr": errb.String()}
 	for _, p := range []string{ledger, filepath.Join(dir, "ledger.runs.jsonl")} {
