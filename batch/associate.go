@@ -2,11 +2,8 @@ package batch
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -54,67 +51,72 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 	}
 	ir := &itemRunner{runner: newRunner(o.config(OpAssociate, RunLogPath(o.Ledger), o.API)), opName: OpAssociate, batchSize: o.BatchSize, idempotent: true}
 
-	rows, err := readPairsCSV(o.Input, []string{"communication", "object_type", "object_id"}, []string{"association_type"})
+	header := pairsHeader(o.Input, []string{"communication", "object_type", "object_id"}, []string{"association_type"})
+	n, err := scanRows(o.Input, header, nil)
 	if err != nil {
 		return nil, err
 	}
-	ir.c.rows.Add(int64(len(rows)))
-	var pending []updateRow
-	var bad []LedgerRow
-	for _, r := range rows {
-		_, err := parseAssoc(r.props["object_type"], r.props["object_id"], r.props["association_type"])
+	ir.c.rows.Add(n)
+	in, err := openRows(o.Input, header)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
+	// prev is the resume state: an index of this operation's ledger, which
+	// grows with the ledger, not the input.
+	var prev map[string]LedgerRow
+	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
+		rows, err := in.next(o.chunk())
 		if err != nil {
-			ir.c.invalid.Add(1)
-			bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Operation: OpAssociate,
-				State: StateInvalid, Category: "INVALID_ROW", Message: fmt.Sprintf("%s:%d: %v", o.Input, r.line, err)})
-			continue
+			return nil, nil, false, err
 		}
-		comm := r.props["communication"]
-		u := updateRow{line: r.line, props: r.props}
-		if isDigits(comm) {
-			u.id = comm
-		} else {
-			u.key = comm
+		var pending []updateRow
+		var bad []LedgerRow
+		for _, r := range rows {
+			_, err := parseAssoc(r.props["object_type"], r.props["object_id"], r.props["association_type"])
+			if err != nil {
+				ir.c.invalid.Add(1)
+				bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Operation: OpAssociate,
+					State: StateInvalid, Category: "INVALID_ROW", Message: fmt.Sprintf("%s:%d: %v", o.Input, r.line, err)})
+				continue
+			}
+			comm := r.props["communication"]
+			u := updateRow{line: r.line, props: r.props}
+			if isDigits(comm) {
+				u.id = comm
+			} else {
+				u.key = comm
+			}
+			pending = append(pending, u)
 		}
-		pending = append(pending, u)
+		items, err := res.resolve(ctx, pending, func(r updateRow, why string) {
+			ir.c.unresolved.Add(1)
+			bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Key: r.key,
+				Operation: OpAssociate, State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})
+		})
+		if err != nil {
+			return nil, nil, false, err
+		}
+		for i := range items {
+			items[i].assoc, _ = parseAssoc(items[i].props["object_type"], items[i].props["object_id"], items[i].props["association_type"])
+			items[i].ident = assocIdent(items[i].file, items[i].line, items[i].id, o.Remove)
+		}
+		if prev == nil {
+			prev, err = resumeState(o.Ledger, func(r LedgerRow) string {
+				return assocIdent(r.SourceFile, r.SourceLine, r.HubSpotID, strings.HasPrefix(r.Message, "removed"))
+			})
+			if err != nil {
+				return nil, nil, false, err
+			}
+		}
+		return ir.filterDone(items, prev, o.RetryFailed, StateUpdated), bad, len(rows) == o.chunk(), nil
 	}
-	uo := UpdateOptions{RunOptions: o.RunOptions, API: o.API, Input: o.Input, ImportLedger: o.ImportLedger}
-	items, err := resolveUpdateIDs(ctx, uo, pending, func(r updateRow, why string) {
-		ir.c.unresolved.Add(1)
-		bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Key: r.key,
-			Operation: OpAssociate, State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})
-	})
-	if err != nil {
-		return nil, err
-	}
-	for i := range items {
-		items[i].assoc, _ = parseAssoc(items[i].props["object_type"], items[i].props["object_id"], items[i].props["association_type"])
-		items[i].ident = assocIdent(items[i].file, items[i].line, items[i].id, o.Remove)
-	}
-	prev, err := resumeState(o.Ledger, func(r LedgerRow) string {
-		return assocIdent(r.SourceFile, r.SourceLine, r.HubSpotID, strings.HasPrefix(r.Message, "removed"))
-	})
-	if err != nil {
-		return nil, err
-	}
-	items = ir.filterDone(items, prev, o.RetryFailed, StateUpdated)
-	if o.Plan {
-		ir.c.planned.Add(int64(len(items)))
-		return ir.summary(), nil
-	}
-	led, _, err := OpenLedger(o.Ledger, o.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer led.Close()
-	ir.led = led
-	ir.append(bad...)
 	verb := "added"
 	if o.Remove {
 		verb = "removed"
 	}
-	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
-	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		out := make([]itemResult, len(batch))
 		groups := map[string][]int{}
 		for i, it := range batch {
@@ -183,7 +185,6 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 		}
 		return out, nil
 	}))
-	return ir.end(err, nil, smp)
 }
 
 func assocIdent(file string, line int, id string, remove bool) string {
@@ -258,45 +259,28 @@ func isSnakeCase(s string) bool {
 	return s != ""
 }
 
-// readPairsCSV reads a CSV with the required (and optional) named columns
-// into rows keyed by column name.
-func readPairsCSV(path string, required, optional []string) ([]updateRow, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	head, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("%s:1: reading the header: %w", path, err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	for _, c := range required {
-		if _, ok := col[c]; !ok {
-			return nil, fmt.Errorf("%s:1: no %q column (want %s)", path, c, strings.Join(append(required, optional...), ", "))
+// pairsHeader reads the header of a CSV with the required (and optional)
+// named columns; its rows are keyed by column name.
+func pairsHeader(path string, required, optional []string) func(head []string) (rowParser, error) {
+	return func(head []string) (rowParser, error) {
+		col := map[string]int{}
+		for i, h := range head {
+			col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 		}
-	}
-	var rows []updateRow
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		u := updateRow{line: line, props: map[string]string{}}
-		for _, c := range append(required, optional...) {
-			if i, ok := col[c]; ok && i < len(rec) {
-				u.props[c] = strings.TrimSpace(rec[i])
+		for _, c := range required {
+			if _, ok := col[c]; !ok {
+				return nil, fmt.Errorf("%s:1: no %q column (want %s)", path, c, strings.Join(append(required, optional...), ", "))
 			}
 		}
-		rows = append(rows, u)
+		names := append(append([]string{}, required...), optional...)
+		return func(rec []string, line int) (updateRow, error) {
+			u := updateRow{line: line, props: map[string]string{}}
+			for _, c := range names {
+				if i, ok := col[c]; ok && i < len(rec) {
+					u.props[c] = strings.TrimSpace(rec[i])
+				}
+			}
+			return u, nil
+		}, nil
 	}
 }

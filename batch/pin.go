@@ -52,50 +52,67 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 	}
 	ir := &itemRunner{runner: newRunner(o.config(OpPin, RunLogPath(o.Ledger), o.API)), opName: OpPin, batchSize: o.BatchSize, idempotent: true}
 
-	var items []opItem
-	var bad []LedgerRow
-	var err error
+	// read gives the next chunk of items. --latest-per-contact reads its
+	// items in one go: one item a contact, so its working set grows with
+	// the contacts, not with the input rows.
+	var read func(ctx context.Context) (items []opItem, bad []LedgerRow, chunkEnd int, more bool, err error)
+	// laterRow says whether a valid row for this record comes after line
+	// chunkEnd: the last row for a record wins across chunks too.
+	laterRow := func(string, int) bool { return false }
 	if o.LatestPerContact {
-		items, err = latestPerContact(ctx, o)
-	} else {
-		items, bad, err = pinItemsFromCSV(ctx, o, ir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ir.c.rows.Add(int64(len(items)))
-	// One pinned activity a record: the last row for a record wins.
-	last := map[string]int{}
-	for i, it := range items {
-		last[it.assoc.toType+"/"+it.assoc.toID] = i
-	}
-	kept := items[:0]
-	for i, it := range items {
-		if last[it.assoc.toType+"/"+it.assoc.toID] != i {
-			ir.c.skipped.Add(1)
-			continue
+		read = func(ctx context.Context) ([]opItem, []LedgerRow, int, bool, error) {
+			items, err := latestPerContact(ctx, o)
+			return items, nil, 0, false, err
 		}
-		it.ident = "pin|" + it.id + "|" + it.key
-		kept = append(kept, it)
+	} else {
+		in, lastLine, err := openPinCSV(o.Input)
+		if err != nil {
+			return nil, err
+		}
+		defer in.Close()
+		laterRow = func(record string, chunkEnd int) bool { return lastLine[record] > chunkEnd }
+		res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
+		read = func(ctx context.Context) ([]opItem, []LedgerRow, int, bool, error) {
+			rows, err := in.next(o.chunk())
+			if err != nil || len(rows) == 0 {
+				return nil, nil, 0, false, err
+			}
+			items, bad, err := pinItems(ctx, o, ir, res, rows)
+			return items, bad, rows[len(rows)-1].line, len(rows) == o.chunk(), err
+		}
 	}
-	prev, err := resumeState(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key })
-	if err != nil {
-		return nil, err
+	// prev is the resume state: an index of this operation's ledger, which
+	// grows with the ledger, not the input.
+	var prev map[string]LedgerRow
+	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
+		items, bad, chunkEnd, more, err := read(ctx)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		ir.c.rows.Add(int64(len(items)))
+		// One pinned activity a record: the last row for a record wins.
+		last := map[string]int{}
+		for i, it := range items {
+			last[it.assoc.toType+"/"+it.assoc.toID] = i
+		}
+		kept := items[:0]
+		for i, it := range items {
+			rec := it.assoc.toType + "/" + it.assoc.toID
+			if last[rec] != i || laterRow(rec, chunkEnd) {
+				ir.c.skipped.Add(1)
+				continue
+			}
+			it.ident = "pin|" + it.id + "|" + it.key
+			kept = append(kept, it)
+		}
+		if prev == nil {
+			if prev, err = resumeState(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key }); err != nil {
+				return nil, nil, false, err
+			}
+		}
+		return ir.filterDone(kept, prev, o.RetryFailed, StateUpdated), bad, more, nil
 	}
-	items = ir.filterDone(kept, prev, o.RetryFailed, StateUpdated)
-	if o.Plan {
-		ir.c.planned.Add(int64(len(items)))
-		return ir.summary(), nil
-	}
-	led, _, err := OpenLedger(o.Ledger, o.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer led.Close()
-	ir.led = led
-	ir.append(bad...)
-	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
-	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		out := make([]itemResult, len(batch))
 		byType := map[string][]int{}
 		for i, it := range batch {
@@ -137,7 +154,6 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 		}
 		return out, nil
 	}))
-	return ir.end(err, nil, smp)
 }
 
 // ensureAssociated checks that the communication is associated with the
@@ -163,13 +179,32 @@ func ensureAssociated(ctx context.Context, o PinOptions, it opItem) (bool, error
 	return true, o.API.Associate(ctx, crm.Communications, comm, it.assoc.toType, it.assoc.toID, strconv.Itoa(typeID))
 }
 
-// pinItemsFromCSV reads the pin CSV. An item's id (the ledger's
-// hubspot_id) is the record pinned on; its key, the communication's id.
-func pinItemsFromCSV(ctx context.Context, o PinOptions, ir *itemRunner) ([]opItem, []LedgerRow, error) {
-	rows, err := readPairsCSV(o.Input, []string{"object_type", "object_id", "communication"}, nil)
+// openPinCSV checks the whole pin CSV and opens it for reading in chunks.
+// lastLine, each record's (object_type/object_id) last valid row, is an
+// index that grows with the records pinned on, not with the rows: it
+// lets the last row for a record win across chunks.
+func openPinCSV(path string) (*csvRows, map[string]int, error) {
+	header := pairsHeader(path, []string{"object_type", "object_id", "communication"}, nil)
+	lastLine := map[string]int{}
+	_, err := scanRows(path, header, func(r updateRow) {
+		if a, err := parseAssoc(r.props["object_type"], r.props["object_id"], ""); err == nil {
+			lastLine[a.toType+"/"+a.toID] = r.line
+		}
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	in, err := openRows(path, header)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, lastLine, nil
+}
+
+// pinItems turns one chunk of the pin CSV into items. An item's id (the
+// ledger's hubspot_id) is the record pinned on; its key, the
+// communication's id.
+func pinItems(ctx context.Context, o PinOptions, ir *itemRunner, res *keyResolver, rows []updateRow) ([]opItem, []LedgerRow, error) {
 	var bad []LedgerRow
 	var pending []updateRow
 	for _, r := range rows {
@@ -187,7 +222,7 @@ func pinItemsFromCSV(ctx context.Context, o PinOptions, ir *itemRunner) ([]opIte
 		}
 		pending = append(pending, u)
 	}
-	items, err := resolveUpdateIDs(ctx, UpdateOptions{API: o.API, Input: o.Input, ImportLedger: o.ImportLedger}, pending, func(r updateRow, why string) {
+	items, err := res.resolve(ctx, pending, func(r updateRow, why string) {
 		ir.c.unresolved.Add(1)
 		bad = append(bad, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Operation: OpPin,
 			State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})

@@ -281,6 +281,9 @@ type RunOptions struct {
 	RunID       string
 	Command     []string
 	SampleEvery time.Duration
+	// chunkRows is how many input rows a streamed operation holds at a
+	// time (0: defaultChunkRows); tests set it small.
+	chunkRows int
 }
 
 // config is the runner configuration of one operation run with o.
@@ -409,6 +412,12 @@ func contains(list []string, s string) bool {
 func (ir *itemRunner) runItems(ctx context.Context, items []opItem, op operation) error {
 	readCtx, cancel := ir.readContext(ctx)
 	defer cancel()
+	return ir.runItemsIn(ctx, readCtx, items, op)
+}
+
+// runItemsIn is runItems under a reading context the caller owns, so
+// that --max-duration bounds a run of many calls (streamItems) as a whole.
+func (ir *itemRunner) runItemsIn(ctx, readCtx context.Context, items []opItem, op operation) error {
 	g, gctx := ir.group(ctx)
 	for start := 0; start < len(items); start += ir.batchSize {
 		if reason := ir.shouldStop(readCtx, gctx); reason != "" {

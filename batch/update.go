@@ -2,11 +2,10 @@ package batch
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strconv"
 	"strings"
 
@@ -43,7 +42,16 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 	}
 	ir := &itemRunner{runner: newRunner(o.config(OpUpdate, RunLogPath(o.Ledger), o.API)), opName: OpUpdate, batchSize: o.BatchSize, idempotent: true}
 
-	rows, props, err := readUpdateCSV(o.Input)
+	var props []string
+	header := func(head []string) (rowParser, error) {
+		p, parse, err := updateHeader(o.Input, head)
+		props = p
+		return parse, err
+	}
+	n, err := scanRows(o.Input, header, nil)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return nil, fmt.Errorf("update: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,50 +71,53 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s: the columns do not fit this portal; nothing was sent:\n  %s", o.Input, strings.Join(problems, "\n  "))
 	}
-	ir.c.rows.Add(int64(len(rows)))
+	ir.c.rows.Add(n)
 
-	var unresolved []LedgerRow
-	items, err := resolveUpdateIDs(ctx, o, rows, func(r updateRow, why string) {
-		ir.c.unresolved.Add(1)
-		unresolved = append(unresolved, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Key: r.key,
-			Operation: OpUpdate, State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})
-	})
+	in, err := openRows(o.Input, header)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := resumeState(o.Ledger, updateIdent)
-	if err != nil {
-		return nil, err
-	}
-	items = ir.filterDone(items, prev, o.RetryFailed, StateUpdated)
-	if o.Plan {
-		ir.c.planned.Add(int64(len(items)))
-		return ir.summary(), planDiff(ctx, o, items, props)
-	}
-
-	led, torn, err := OpenLedger(o.Ledger, o.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer led.Close()
-	if torn != "" {
-		ir.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", o.Ledger, "bytes", len(torn))
-	}
-	ir.led = led
-	ir.append(unresolved...)
-	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
-	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
-		inputs := make([]crm.UpdateInput, len(batch))
-		for i, it := range batch {
-			inputs[i] = crm.UpdateInput{ID: it.id, Properties: it.props}
-		}
-		res, err := o.API.BatchUpdate(ctx, crm.Communications, inputs)
+	defer in.Close()
+	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
+	// prev is the resume state: an index of this operation's ledger, which
+	// grows with the ledger (the rows earlier runs reached), not the input.
+	var prev map[string]LedgerRow
+	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
+		rows, err := in.next(o.chunk())
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
-		return matchByID(batch, res, StateUpdated), nil
-	}))
-	return ir.end(err, nil, smp)
+		var unresolved []LedgerRow
+		items, err := res.resolve(ctx, rows, func(r updateRow, why string) {
+			ir.c.unresolved.Add(1)
+			unresolved = append(unresolved, LedgerRow{RunID: ir.runID, SourceFile: o.Input, SourceLine: r.line, Key: r.key,
+				Operation: OpUpdate, State: StateUnresolved, Category: "UNRESOLVED_RECORD", Message: why})
+		})
+		if err != nil {
+			return nil, nil, false, err
+		}
+		for i := range items {
+			items[i].ident = "update|" + o.Input + ":" + strconv.Itoa(items[i].line) + "|" + items[i].id
+		}
+		if prev == nil {
+			if prev, err = resumeState(o.Ledger, updateIdent); err != nil {
+				return nil, nil, false, err
+			}
+		}
+		return ir.filterDone(items, prev, o.RetryFailed, StateUpdated), unresolved, len(rows) == o.chunk(), nil
+	}
+	return ir.streamItems(ctx, o.Ledger, o.Now, next, func(items []opItem) error { return planDiff(ctx, o, items, props) },
+		opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+			inputs := make([]crm.UpdateInput, len(batch))
+			for i, it := range batch {
+				inputs[i] = crm.UpdateInput{ID: it.id, Properties: it.props}
+			}
+			res, err := o.API.BatchUpdate(ctx, crm.Communications, inputs)
+			if err != nil {
+				return nil, err
+			}
+			return matchByID(batch, res, StateUpdated), nil
+		}))
 }
 
 func updateIdent(r LedgerRow) string {
@@ -154,19 +165,9 @@ type updateRow struct {
 	props   map[string]string
 }
 
-// readUpdateCSV reads the update input: rows and the property columns.
-func readUpdateCSV(path string) ([]updateRow, []string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("update: %w", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	head, err := r.Read()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s:1: reading the header: %w", path, err)
-	}
+// updateHeader reads the update input's header: the property columns,
+// and the parser of its rows.
+func updateHeader(path string, head []string) ([]string, rowParser, error) {
 	idCol, keyCol := -1, -1
 	var props []string
 	propCol := map[int]string{}
@@ -190,53 +191,60 @@ func readUpdateCSV(path string) ([]updateRow, []string, error) {
 	if len(props) == 0 {
 		return nil, nil, fmt.Errorf("%s:1: no property columns to write", path)
 	}
-	var rows []updateRow
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if len(rec) != len(head) {
-			return nil, nil, fmt.Errorf("%s:%d: %d fields, the header has %d", path, line, len(rec), len(head))
+	width := len(head)
+	parse := func(rec []string, line int) (updateRow, error) {
+		if len(rec) != width {
+			return updateRow{}, fmt.Errorf("%s:%d: %d fields, the header has %d", path, line, len(rec), width)
 		}
 		u := updateRow{line: line, props: make(map[string]string, len(props))}
 		if idCol >= 0 {
 			u.id = strings.TrimSpace(rec[idCol])
 			if u.id != "" && !isDigits(u.id) {
-				return nil, nil, fmt.Errorf("%s:%d: id %q is not a record id", path, line, u.id)
+				return updateRow{}, fmt.Errorf("%s:%d: id %q is not a record id", path, line, u.id)
 			}
 		}
 		if keyCol >= 0 {
 			u.key = strings.TrimSpace(rec[keyCol])
 		}
 		if u.id == "" && u.key == "" {
-			return nil, nil, fmt.Errorf("%s:%d: neither an id nor a key", path, line)
+			return updateRow{}, fmt.Errorf("%s:%d: neither an id nor a key", path, line)
 		}
 		for i, p := range propCol {
 			u.props[p] = rec[i]
 		}
-		rows = append(rows, u)
+		return u, nil
 	}
-	return rows, props, nil
+	return props, parse, nil
 }
 
-// resolveUpdateIDs gives every row its record id: its id column, else its
+// keyResolver gives rows their record ids: a row's id column, else its
 // key through the import ledger, else through a search on commlog_key.
-func resolveUpdateIDs(ctx context.Context, o UpdateOptions, rows []updateRow, unresolved func(updateRow, string)) ([]opItem, error) {
-	byKey := map[string]string{}
-	if o.ImportLedger != "" {
-		recs, err := LedgerCreated(o.ImportLedger)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			byKey[r.Key] = r.ID
+// byKey, the import ledger's key → id map, is read once, on first use: an
+// index that grows with the import ledger, not with the input.
+type keyResolver struct {
+	api          WriteAPI
+	input        string
+	importLedger string
+	byKey        map[string]string
+}
+
+// resolve gives one chunk of rows their ids; unresolved hears of the rows
+// that have none (or more than one).
+func (k *keyResolver) resolve(ctx context.Context, rows []updateRow, unresolved func(updateRow, string)) ([]opItem, error) {
+	if k.byKey == nil {
+		k.byKey = map[string]string{}
+		if k.importLedger != "" {
+			recs, err := LedgerCreated(k.importLedger)
+			if err != nil {
+				k.byKey = nil
+				return nil, err
+			}
+			for _, r := range recs {
+				k.byKey[r.Key] = r.ID
+			}
 		}
 	}
+	byKey := k.byKey
 	var search []string
 	for _, r := range rows {
 		if r.id == "" && byKey[r.key] == "" {
@@ -246,7 +254,7 @@ func resolveUpdateIDs(ctx context.Context, o UpdateOptions, rows []updateRow, un
 	found := map[string][]string{}
 	if len(search) > 0 {
 		var err error
-		if found, err = findKeys(ctx, o.API, search); err != nil {
+		if found, err = findKeys(ctx, k.api, search); err != nil {
 			return nil, err
 		}
 	}
@@ -268,8 +276,7 @@ func resolveUpdateIDs(ctx context.Context, o UpdateOptions, rows []updateRow, un
 				continue
 			}
 		}
-		items = append(items, opItem{file: o.Input, line: r.line, key: r.key, id: id, props: r.props,
-			ident: "update|" + o.Input + ":" + strconv.Itoa(r.line) + "|" + id})
+		items = append(items, opItem{file: k.input, line: r.line, key: r.key, id: id, props: r.props})
 	}
 	return items, nil
 }

@@ -114,7 +114,10 @@ func TestReadUpdateCSVErrors(t *testing.T) {
 	for _, tt := range tests {
 		p := filepath.Join(dir, tt.name+".csv")
 		os.WriteFile(p, []byte(tt.content), 0o644)
-		_, _, err := readUpdateCSV(p)
+		_, err := scanRows(p, func(head []string) (rowParser, error) {
+			_, parse, err := updateHeader(p, head)
+			return parse, err
+		}, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
 		}
