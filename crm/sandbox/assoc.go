@@ -41,18 +41,28 @@ func assocMissing(from, to *table, fromID, toID string) apiError {
 
 // ---- v3 single-record association paths ----
 
+// v3AssocRef reads the object types and the association type (numeric or a
+// name like communication_to_contact) of a v3 single-association path.
+func (s *Server) v3AssocRef(r *http.Request) (from, to *table, at assocType, e *apiError) {
+	from, to, e = s.pairTables(r)
+	if e != nil {
+		return nil, nil, at, e
+	}
+	at, ok := assocTypeByRef(r.PathValue("assocType"))
+	if !ok || at.from != from.typ.name || at.to != to.typ.name {
+		return nil, nil, at, badRequest("Invalid association type %s between %s and %s", r.PathValue("assocType"), from.typ.name, to.typ.name)
+	}
+	return from, to, at, nil
+}
+
 // putAssocV3 serves PUT /crm/v3/objects/{from}/{id}/associations/{to}/{toId}/{assocType};
 // assocType is numeric or a name like communication_to_contact.
 func (s *Server) putAssocV3(r *http.Request) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from, to, e := s.pairTables(r)
+	from, to, at, e := s.v3AssocRef(r)
 	if e != nil {
 		return fail(e)
-	}
-	at, ok := assocTypeByRef(r.PathValue("assocType"))
-	if !ok || at.from != from.typ.name || at.to != to.typ.name {
-		return fail(badRequest("Invalid association type %s between %s and %s", r.PathValue("assocType"), from.typ.name, to.typ.name))
 	}
 	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
 	if a == nil {
@@ -68,13 +78,9 @@ func (s *Server) putAssocV3(r *http.Request) result {
 func (s *Server) deleteAssocV3(r *http.Request) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from, to, e := s.pairTables(r)
+	from, to, at, e := s.v3AssocRef(r)
 	if e != nil {
 		return fail(e)
-	}
-	at, ok := assocTypeByRef(r.PathValue("assocType"))
-	if !ok || at.from != from.typ.name || at.to != to.typ.name {
-		return fail(badRequest("Invalid association type %s between %s and %s", r.PathValue("assocType"), from.typ.name, to.typ.name))
 	}
 	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
 	if a != nil && b != nil {
