@@ -458,29 +458,18 @@ func (d *decoder) communication(c *config, n ast.Node, chat bool) error {
 			return err
 		}
 	}
-	if s.has("channel") {
-		if err := d.channel(c, s.entries["channel"].value); err != nil {
-			return err
-		}
-	}
-	if s.has("timestamp") {
-		if err := d.timestamp(c, s.entries["timestamp"].value); err != nil {
-			return err
-		}
-	}
-	if s.has("body") {
-		if err := d.body(c, s.entries["body"].value); err != nil {
-			return err
-		}
-	}
-	if s.has("owner_id") {
-		if err := d.owner(c, s.entries["owner_id"].value); err != nil {
-			return err
-		}
-	}
-	if s.has("properties") {
-		if err := d.properties(c, s.entries["properties"].value); err != nil {
-			return err
+	// A fixed order, so a mapping with several mistakes always reports the same one first.
+	for _, k := range []struct {
+		key    string
+		decode func(*config, ast.Node) error
+	}{
+		{"channel", d.channel}, {"timestamp", d.timestamp}, {"body", d.body},
+		{"owner_id", d.owner}, {"properties", d.properties},
+	} {
+		if s.has(k.key) {
+			if err := k.decode(c, s.entries[k.key].value); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
