@@ -30,7 +30,10 @@ func newMemAPI(rejectBodies ...string) *memAPI {
 	return m
 }
 
-func (m *memAPI) BatchCreate(_ context.Context, _ string, inputs []crm.CreateInput) (*crm.BatchResult, error) {
+func (m *memAPI) BatchCreate(ctx context.Context, _ string, inputs []crm.CreateInput) (*crm.BatchResult, error) {
+	if err := crm.CallBeforeSend(ctx, 0); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests++

@@ -538,15 +538,26 @@ func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) e
 		traceIDs[i] = p.key
 	}
 	imp.setStates(rows, kSent)
-	if err := imp.led.Append(evs...); err != nil {
-		return err
+	// "sent" is made durable after the governor admitted the request and
+	// right before each attempt leaves (the client calls back), so that a
+	// lost write cannot reach HubSpot long after the ledger's last event:
+	// reconciliation after a crash waits from that event.
+	var sentAt time.Time
+	var ledErr error
+	sendCtx := crm.WithBeforeSend(ctx, func(try int) error {
+		for i := range evs {
+			evs[i].Time, evs[i].Attempt = "", attempt+try
+		}
+		if ledErr = imp.led.Append(evs...); ledErr == nil {
+			ledErr = imp.led.Commit()
+		}
+		sentAt = imp.o.Now()
+		return ledErr
+	})
+	res, err := imp.o.API.BatchCreate(sendCtx, crm.Communications, inputs)
+	if ledErr != nil {
+		return ledErr
 	}
-	if err := imp.led.Commit(); err != nil {
-		return err
-	}
-
-	sentAt := imp.o.Now()
-	res, err := imp.o.API.BatchCreate(ctx, crm.Communications, inputs)
 	var apiErr *crm.Error
 	switch {
 	case err == nil:

@@ -136,7 +136,11 @@ type stubAPI struct {
 
 var _ batch.API = (*stubAPI)(nil)
 
-func (s *stubAPI) BatchCreate(_ context.Context, _ string, inputs []crm.CreateInput) (*crm.BatchResult, error) {
+func (s *stubAPI) BatchCreate(ctx context.Context, _ string, inputs []crm.CreateInput) (*crm.BatchResult, error) {
+	// Where the client would: the import writes its "sent" events here.
+	if err := crm.CallBeforeSend(ctx, 0); err != nil {
+		return nil, err
+	}
 	s.requests.Add(1)
 	res := &crm.BatchResult{Status: "COMPLETE", Results: make([]crm.Object, len(inputs))}
 	for i, in := range inputs {

@@ -60,6 +60,28 @@ const (
 //     the batch, and no status code or body field promises otherwise, so we
 //     cannot argue that re-sending is safe. The batch layer reconciles by
 //     searching commlog_key, which costs one search instead of a duplicate.
+type beforeSendKey struct{}
+
+// WithBeforeSend returns a context that makes the client call fn after the
+// rate governor admits a request and right before each attempt of it goes
+// on the wire (attempt counts from 0). An error from fn ends the call with
+// nothing sent. The import writes its durable "sent" ledger events here,
+// so that a write whose answer was lost cannot reach HubSpot long after
+// the ledger's last event (governor waits and retries happen before it).
+func WithBeforeSend(ctx context.Context, fn func(attempt int) error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, fn)
+}
+
+// CallBeforeSend runs the function WithBeforeSend put in ctx, if any. Other
+// implementations of the client's methods (test fakes) call it where the
+// client would.
+func CallBeforeSend(ctx context.Context, attempt int) error {
+	if fn, ok := ctx.Value(beforeSendKey{}).(func(attempt int) error); ok {
+		return fn(attempt)
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, cl call) error {
 	var payload []byte
 	if cl.body != nil {
@@ -68,10 +90,17 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			return fmt.Errorf("%s %s: encoding request: %w", cl.method, cl.path, err)
 		}
 	}
+	before, _ := ctx.Value(beforeSendKey{}).(func(attempt int) error)
 	for attempt := 0; ; attempt++ {
 		t, err := c.gov.acquire(ctx, cl.search)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+		}
+		if before != nil {
+			if err := before(attempt); err != nil {
+				c.gov.release(t, nil, false)
+				return fmt.Errorf("%s %s: not sent: %w", cl.method, cl.path, err)
+			}
 		}
 		res := c.send(ctx, cl, payload, attempt)
 		c.gov.release(t, res.header, res.err == nil && res.status < 400)
