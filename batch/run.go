@@ -446,13 +446,34 @@ func (ir *itemRunner) send(ctx context.Context, op operation, items []opItem, at
 	for i, it := range items {
 		evs[i] = ir.event(it, StateSent, attempt, batch)
 	}
-	if err := ir.led.Append(evs...); err != nil {
-		return err
+	writeSent := func(try int) error {
+		for i := range evs {
+			evs[i].Time, evs[i].Attempt = "", attempt+try
+		}
+		if err := ir.led.Append(evs...); err != nil {
+			return err
+		}
+		return ir.led.Commit()
 	}
-	if err := ir.led.Commit(); err != nil {
-		return err
+	sendCtx := ctx
+	var ledErr error
+	if ir.idempotent {
+		if err := writeSent(0); err != nil {
+			return err
+		}
+	} else {
+		// A create (restore): "sent" is written right before each attempt
+		// leaves, as the import does (see importer.send), so a lost write
+		// cannot land long after the ledger's last event.
+		sendCtx = crm.WithBeforeSend(ctx, func(try int) error {
+			ledErr = writeSent(try)
+			return ledErr
+		})
 	}
-	res, err := op.sendBatch(ctx, items)
+	res, err := op.sendBatch(sendCtx, items)
+	if ledErr != nil {
+		return ledErr
+	}
 	var apiErr *crm.Error
 	switch {
 	case err == nil:
