@@ -433,8 +433,10 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	}
 
 	assoc, why, fail := imp.resolve(res.Targets)
+	ownerID := ""
 	if why == "" && res.OwnerEmail != "" {
-		if _, ok := imp.ix.ResolveOwner(res.OwnerEmail); !ok {
+		var ok bool
+		if ownerID, ok = imp.ix.ResolveOwner(res.OwnerEmail); !ok {
 			why = "no HubSpot owner with e-mail " + imp.redact(res.OwnerEmail)
 		}
 	}
@@ -457,8 +459,8 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	if props == nil {
 		props = make(map[string]string, 2)
 	}
-	if res.OwnerEmail != "" {
-		props["hubspot_owner_id"], _ = imp.ix.ResolveOwner(res.OwnerEmail)
+	if ownerID != "" {
+		props["hubspot_owner_id"] = ownerID
 	}
 	props[KeyProperty] = res.Key
 	return pendingRow{
