@@ -399,3 +399,28 @@ func TestImportRefusesMissingInputBeforeWriting(t *testing.T) {
 		t.Errorf("a missing input still wrote %d files and sent %d requests", len(entries), api.requests)
 	}
 }
+
+// TestImportResolvesOwnersByEmail: owner_id with lookup: owner_email takes
+// the id from the portal's owners; an unknown e-mail leaves the row unresolved.
+func TestImportResolvesOwnersByEmail(t *testing.T) {
+	env := newSandboxEnv(t, sandbox.Options{Contacts: 1})
+	dir := t.TempDir()
+	in := filepath.Join(dir, "chats.csv")
+	contact := env.contactID(t)
+	csv := "msg_id,channel,sent_at,text,contact,kind,agent\n" +
+		"a,wa,1714521600000,hello,," + "message,ANA.OWNER@example.com\n" +
+		"b,wa,1714521660000,again,," + "message,nobody@example.com\n"
+	csv = strings.ReplaceAll(csv, ",,", ","+contact+",")
+	if err := os.WriteFile(in, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(chatMapping, "key: [msg_id]", "  owner_id: { column: agent, lookup: owner_email }\nkey: [msg_id]", 1)
+	sum, err := Import(context.Background(), baseOptions(t, env.client, mustMapping(t, src), in))
+	if !errors.Is(err, ErrRowsFailed) || sum.Created != 1 || sum.Unresolved != 1 {
+		t.Fatalf("err %v, created %d, unresolved %d; want 1 and 1", err, sum.Created, sum.Unresolved)
+	}
+	comms := env.srv.Objects("communications", false)
+	if len(comms) != 1 || comms[0].Properties["hubspot_owner_id"] != "75000001" {
+		t.Errorf("communications: %+v", comms)
+	}
+}
