@@ -144,13 +144,7 @@ func (s *Server) batchAssocV3(r *http.Request) result {
 	if e := checkInputs(len(req.Inputs), maxBatchInputs); e != nil {
 		return fail(e)
 	}
-	if op == "read" {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-	} else {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
+	defer s.lockFor(op)()
 	from, to, e := s.pairTables(r)
 	if e != nil {
 		return fail(e)
@@ -330,13 +324,7 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 	if e := checkInputs(n, limit); e != nil {
 		return fail(e)
 	}
-	if op == "read" {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-	} else {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
+	defer s.lockFor(op)()
 	from, to, e := s.pairTables(r)
 	if e != nil {
 		return fail(e)
@@ -562,4 +550,15 @@ func (s *Server) deleteAssocV4(r *http.Request) result {
 		s.st.unassociate(def, a, b, true)
 	}
 	return s.commit(respond(http.StatusNoContent, nil))
+}
+
+// lockFor takes the store lock an association batch needs (shared for
+// reads) and returns the function that releases it.
+func (s *Server) lockFor(op string) func() {
+	if op == "read" {
+		s.mu.RLock()
+		return s.mu.RUnlock
+	}
+	s.mu.Lock()
+	return s.mu.Unlock
 }
