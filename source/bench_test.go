@@ -8,27 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/commlog/commlog/source/sourcetest"
 )
 
 // writeBenchFile writes rows until the file holds size bytes.
 func writeBenchFile(b *testing.B, name string, size int64, header string, row func(i int) string) (string, int64) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), name)
-	f, err := os.Create(path)
+	total, err := sourcetest.WriteFile(path, size, header, row)
 	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	n, _ := w.WriteString(header)
-	total := int64(n)
-	for i := 0; total < size; i++ {
-		n, _ := w.WriteString(row(i))
-		total += int64(n)
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
 	return path, total
@@ -36,13 +25,10 @@ func writeBenchFile(b *testing.B, name string, size int64, header string, row fu
 
 const benchCSVSize = 200 << 20
 
+// benchCSVFile is the 200 MB chat CSV that mapping's
+// BenchmarkCSVReaderMapping reads too.
 func benchCSVFile(b *testing.B) (string, int64) {
-	return writeBenchFile(b, "chats.csv", benchCSVSize,
-		"conversation_id,channel,sent_at,sender,counterpart_phone,agent_email,text,kind\n",
-		func(i int) string {
-			return fmt.Sprintf("conv-%d,wa,2024-03-01 09:%02d:%02d,Dana Whitfield,+1202555%04d,agent%d@example.com,\"Hello, this is message %d about the quote\",message\n",
-				i%997, i%60, i%59, i%10000, i%7, i)
-		})
+	return writeBenchFile(b, "chats.csv", benchCSVSize, sourcetest.ChatCSVHeader, sourcetest.ChatCSVRow)
 }
 
 // BenchmarkCSVRaw is the ceiling: encoding/csv with ReuseRecord, nothing kept.
