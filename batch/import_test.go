@@ -165,53 +165,69 @@ func countStates(states map[string]string) map[string]int {
 	return out
 }
 
+// forKeyMemory runs a test with the key index in memory and with the key
+// index spilling to disk every few keys, so that both paths carry the
+// exactly-once guarantees.
+func forKeyMemory(t *testing.T, test func(t *testing.T, mem int)) {
+	for _, mem := range []int{0, 7} {
+		name := "in-memory"
+		if mem > 0 {
+			name = fmt.Sprintf("spilling-every-%d-keys", mem)
+		}
+		t.Run(name, func(t *testing.T) { test(t, mem) })
+	}
+}
+
 func TestImportCreatesEveryRowOnceAndResumes(t *testing.T) {
-	env := newSandboxEnv(t, sandbox.Options{Contacts: 3, SearchLag: 50 * time.Millisecond})
-	dir := t.TempDir()
-	rows := genChats(250, env.contactID(t))
-	rows = append(rows,
-		chatRow{id: "sys1", channel: "wa", text: "joined", contact: env.contactID(t), kind: "system"},
-		chatRow{id: "m00007", channel: "wa", text: "message 7 again", contact: env.contactID(t)}, // duplicate key
-		chatRow{id: "bad1", channel: "fax", text: "x", contact: env.contactID(t)},                // invalid channel
-		chatRow{id: "orphan", channel: "sms", text: "y", contact: "999999999"},                   // association target missing
-	)
-	in := writeChats(t, dir, "chats.csv", rows)
-	m := mustMapping(t, chatMapping)
-	opts := baseOptions(t, env.client, m, in)
+	forKeyMemory(t, func(t *testing.T, mem int) {
+		env := newSandboxEnv(t, sandbox.Options{Contacts: 3, SearchLag: 50 * time.Millisecond})
+		dir := t.TempDir()
+		rows := genChats(250, env.contactID(t))
+		rows = append(rows,
+			chatRow{id: "sys1", channel: "wa", text: "joined", contact: env.contactID(t), kind: "system"},
+			chatRow{id: "m00007", channel: "wa", text: "message 7 again", contact: env.contactID(t)}, // duplicate key
+			chatRow{id: "bad1", channel: "fax", text: "x", contact: env.contactID(t)},                // invalid channel
+			chatRow{id: "orphan", channel: "sms", text: "y", contact: "999999999"},                   // association target missing
+		)
+		in := writeChats(t, dir, "chats.csv", rows)
+		m := mustMapping(t, chatMapping)
+		opts := baseOptions(t, env.client, m, in)
+		opts.keyMemory = mem
 
-	sum, err := Import(context.Background(), opts)
-	if !errors.Is(err, ErrRowsFailed) {
-		t.Fatalf("Import: err = %v, want ErrRowsFailed (one invalid, one failed)", err)
-	}
-	want := Summary{Rows: 254, Created: 250, Skipped: 1, Duplicates: 1, Invalid: 1, Failed: 1}
-	got := Summary{Rows: sum.Rows, Created: sum.Created, Skipped: sum.Skipped, Duplicates: sum.Duplicates,
-		Invalid: sum.Invalid, Failed: sum.Failed}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("summary (-want +got):\n%s", d)
-	}
-	if n := len(env.comms(t)); n != 250 {
-		t.Errorf("sandbox holds %d communications, want 250", n)
-	}
-	states := countStates(lastStates(t, opts.Ledger))
-	if d := cmp.Diff(map[string]int{StateCreated: 250, StateSkipped: 2, StateInvalid: 1, StateFailed: 1}, states); d != "" {
-		t.Errorf("ledger states (-want +got):\n%s", d)
-	}
+		sum, err := Import(context.Background(), opts)
+		if !errors.Is(err, ErrRowsFailed) {
+			t.Fatalf("Import: err = %v, want ErrRowsFailed (one invalid, one failed)", err)
+		}
+		want := Summary{Rows: 254, Created: 250, Skipped: 1, Duplicates: 1, Invalid: 1, Failed: 1}
+		got := Summary{Rows: sum.Rows, Created: sum.Created, Skipped: sum.Skipped, Duplicates: sum.Duplicates,
+			Invalid: sum.Invalid, Failed: sum.Failed}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("summary (-want +got):\n%s", d)
+		}
+		if n := len(env.comms(t)); n != 250 {
+			t.Errorf("sandbox holds %d communications, want 250", n)
+		}
+		states := countStates(lastStates(t, opts.Ledger))
+		if d := cmp.Diff(map[string]int{StateCreated: 250, StateSkipped: 2, StateInvalid: 1, StateFailed: 1}, states); d != "" {
+			t.Errorf("ledger states (-want +got):\n%s", d)
+		}
 
-	// The same command again creates nothing and says why.
-	sum, err = Import(context.Background(), opts)
-	if !errors.Is(err, ErrRowsFailed) {
-		t.Fatalf("second Import: %v", err)
-	}
-	if sum.Created != 0 || sum.AlreadyDone != 250 || sum.PreviouslyFailed != 1 {
-		t.Errorf("second run: created %d, already done %d, previously failed %d; want 0, 250, 1",
-			sum.Created, sum.AlreadyDone, sum.PreviouslyFailed)
-	}
-	if n := len(env.comms(t)); n != 250 {
-		t.Errorf("after the second run the sandbox holds %d communications, want 250", n)
-	}
-	if _, err := os.Stat(RunLogPath(opts.Ledger)); err != nil {
-		t.Errorf("run log: %v", err)
-	}
+		// The same command again creates nothing and says why.
+		sum, err = Import(context.Background(), opts)
+		if !errors.Is(err, ErrRowsFailed) {
+			t.Fatalf("second Import: %v", err)
+		}
+		if sum.Created != 0 || sum.AlreadyDone != 250 || sum.PreviouslyFailed != 1 {
+			t.Errorf("second run: created %d, already done %d, previously failed %d; want 0, 250, 1",
+				sum.Created, sum.AlreadyDone, sum.PreviouslyFailed)
+		}
+		if n := len(env.comms(t)); n != 250 {
+			t.Errorf("after the second run the sandbox holds %d communications, want 250", n)
+		}
+		if _, err := os.Stat(RunLogPath(opts.Ledger)); err != nil {
+			t.Errorf("run log: %v", err)
+		}
+	})
 }
 
 func TestImportBisectsARejectedBatch(t *testing.T) {
@@ -259,78 +275,84 @@ func lastKeyFor(t *testing.T, ledger string, line int) string {
 }
 
 func TestImportReconcilesCommitThenDrop(t *testing.T) {
-	faults, err := sandbox.ParseFaults("drop=0.3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := newSandboxEnv(t, sandbox.Options{Contacts: 1, SearchLag: 100 * time.Millisecond, Faults: faults, Seed: 7})
-	dir := t.TempDir()
-	in := writeChats(t, dir, "chats.csv", genChats(600, env.contactID(t)))
-	opts := baseOptions(t, env.client, mustMapping(t, chatMapping), in)
-	opts.BatchSize = 50
+	forKeyMemory(t, func(t *testing.T, mem int) {
+		faults, err := sandbox.ParseFaults("drop=0.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := newSandboxEnv(t, sandbox.Options{Contacts: 1, SearchLag: 100 * time.Millisecond, Faults: faults, Seed: 7})
+		dir := t.TempDir()
+		in := writeChats(t, dir, "chats.csv", genChats(600, env.contactID(t)))
+		opts := baseOptions(t, env.client, mustMapping(t, chatMapping), in)
+		opts.BatchSize = 50
+		opts.keyMemory = mem
 
-	var sum *Summary
-	for attempt := 0; attempt < 5; attempt++ {
-		sum, err = Import(context.Background(), opts)
-		if err == nil {
-			break
+		var sum *Summary
+		for attempt := 0; attempt < 5; attempt++ {
+			sum, err = Import(context.Background(), opts)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrInDoubt) {
+				t.Fatalf("Import: %v", err)
+			}
 		}
-		if !errors.Is(err, ErrInDoubt) {
-			t.Fatalf("Import: %v", err)
+		if err != nil {
+			t.Fatalf("still in doubt after 5 runs: %v", err)
 		}
-	}
-	if err != nil {
-		t.Fatalf("still in doubt after 5 runs: %v", err)
-	}
-	st := env.srv.Stats()
-	if st.FaultsInjected == 0 {
-		t.Fatal("no fault was injected: the test proves nothing")
-	}
-	if got := env.comms(t); len(got) != 600 {
-		t.Errorf("sandbox holds %d communications, want exactly 600 (faults injected: %d)", len(got), st.FaultsInjected)
-	}
-	states := countStates(lastStates(t, opts.Ledger))
-	if states[StateCreated] != 600 || len(states) != 1 {
-		t.Errorf("ledger states: %v, want 600 created", states)
-	}
-	_ = sum
+		st := env.srv.Stats()
+		if st.FaultsInjected == 0 {
+			t.Fatal("no fault was injected: the test proves nothing")
+		}
+		if got := env.comms(t); len(got) != 600 {
+			t.Errorf("sandbox holds %d communications, want exactly 600 (faults injected: %d)", len(got), st.FaultsInjected)
+		}
+		states := countStates(lastStates(t, opts.Ledger))
+		if states[StateCreated] != 600 || len(states) != 1 {
+			t.Errorf("ledger states: %v, want 600 created", states)
+		}
+		_ = sum
+	})
 }
 
 func TestImportResumesAfterCancellation(t *testing.T) {
-	env := newSandboxEnv(t, sandbox.Options{Contacts: 1, SearchLag: 50 * time.Millisecond})
-	dir := t.TempDir()
-	in := writeChats(t, dir, "chats.csv", genChats(1000, env.contactID(t)))
-	opts := baseOptions(t, env.client, mustMapping(t, chatMapping), in)
-	opts.BatchSize = 25
-	opts.Workers = 2
+	forKeyMemory(t, func(t *testing.T, mem int) {
+		env := newSandboxEnv(t, sandbox.Options{Contacts: 1, SearchLag: 50 * time.Millisecond})
+		dir := t.TempDir()
+		in := writeChats(t, dir, "chats.csv", genChats(1000, env.contactID(t)))
+		opts := baseOptions(t, env.client, mustMapping(t, chatMapping), in)
+		opts.BatchSize = 25
+		opts.Workers = 2
+		opts.keyMemory = mem
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var batches atomic.Int64
-	opts.Progress = func(s Summary) {
-		if s.Batches >= 5 && batches.Add(1) == 1 {
-			cancel()
+		ctx, cancel := context.WithCancel(context.Background())
+		var batches atomic.Int64
+		opts.Progress = func(s Summary) {
+			if s.Batches >= 5 && batches.Add(1) == 1 {
+				cancel()
+			}
 		}
-	}
-	sum, err := Import(ctx, opts)
-	if !errors.Is(err, ErrStopped) {
-		t.Fatalf("interrupted Import: err = %v, want ErrStopped", err)
-	}
-	if sum.Created == 0 || sum.Created >= 1000 {
-		t.Fatalf("interrupted run created %d; want some but not all", sum.Created)
-	}
-	first := sum.Created
+		sum, err := Import(ctx, opts)
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("interrupted Import: err = %v, want ErrStopped", err)
+		}
+		if sum.Created == 0 || sum.Created >= 1000 {
+			t.Fatalf("interrupted run created %d; want some but not all", sum.Created)
+		}
+		first := sum.Created
 
-	opts.Progress = nil
-	sum, err = Import(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("resumed Import: %v", err)
-	}
-	if sum.AlreadyDone != first || sum.Created != 1000-first {
-		t.Errorf("resume: already done %d created %d; want %d and %d", sum.AlreadyDone, sum.Created, first, 1000-first)
-	}
-	if got := env.comms(t); len(got) != 1000 {
-		t.Errorf("sandbox holds %d communications, want 1000", len(got))
-	}
+		opts.Progress = nil
+		sum, err = Import(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("resumed Import: %v", err)
+		}
+		if sum.AlreadyDone != first || sum.Created != 1000-first {
+			t.Errorf("resume: already done %d created %d; want %d and %d", sum.AlreadyDone, sum.Created, first, 1000-first)
+		}
+		if got := env.comms(t); len(got) != 1000 {
+			t.Errorf("sandbox holds %d communications, want 1000", len(got))
+		}
+	})
 }
 
 func TestImportPlanWritesNothing(t *testing.T) {

@@ -58,6 +58,10 @@ type ImportOptions struct {
 	// wait for the next run. Default 10,000.
 	MaxHeldInDoubt int
 	API            API
+
+	// keyMemory overrides how many keys the key index holds in memory
+	// before it spills to disk (tests use a handful to exercise the runs).
+	keyMemory int
 }
 
 // MaxErrors is the --max-errors threshold: a count, or a percentage of the
@@ -145,7 +149,6 @@ type pendingRow struct {
 	file  string
 	line  int
 	key   string
-	id    keyID
 	input crm.CreateInput
 }
 
@@ -180,17 +183,24 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 	}
 	imp := &importer{o: o, runner: newRunner(o.config(op, runLog, o.API))}
 
-	st := &ledgerState{keys: newKeyIndex()}
+	// The key index spills next to the ledger: the disk the user chose for
+	// the migration's records, not a temporary directory that may be memory.
+	keys := newKeyIndex(filepath.Dir(o.Ledger))
+	if o.keyMemory > 0 {
+		keys.memKeys = o.keyMemory
+	}
+	defer keys.close()
+	imp.keys = keys
+	st := &ledgerState{keys: keys}
 	if _, err := os.Stat(o.Ledger); err == nil {
 		if _, err := repairTornTail(o.Ledger); err != nil {
 			return nil, err
 		}
 		var lerr error
-		if st, lerr = loadLedgerState(o.Ledger); lerr != nil {
+		if st, lerr = loadLedgerState(o.Ledger, keys); lerr != nil {
 			return nil, lerr
 		}
 	}
-	imp.keys = st.keys
 
 	ledPath := o.Ledger
 	if o.Plan {
@@ -402,7 +412,12 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	id := parseKey(res.Key)
 
 	imp.mu.Lock()
-	e, known := imp.keys.m[id]
+	e, known, err := imp.keys.get(id)
+	if err != nil {
+		imp.mu.Unlock()
+		imp.setFatal(err)
+		return pendingRow{}, false
+	}
 	if known && e.state&seenThisRun != 0 {
 		imp.mu.Unlock()
 		imp.c.duplicates.Add(1)
@@ -418,8 +433,12 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	}
 	prev := e.state
 	e.state |= seenThisRun
-	imp.keys.m[id] = e
+	err = imp.keys.put(id, e)
 	imp.mu.Unlock()
+	if err != nil {
+		imp.setFatal(err)
+		return pendingRow{}, false
+	}
 
 	switch prev {
 	case kCreated:
@@ -441,9 +460,8 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 		}
 	}
 	if why != "" {
-		// The key stays unsettled, so a later run (after the contact or
-		// owner exists) creates the row.
-		imp.setState(id, kOther)
+		// The key stays unsettled in the ledger, so a later run (after the
+		// contact or owner exists) creates the row.
 		if fail {
 			imp.c.failed.Add(1)
 			ev.State = StateFailed
@@ -464,7 +482,7 @@ func (imp *importer) handle(rec *source.Record) (pendingRow, bool) {
 	}
 	props[KeyProperty] = res.Key
 	return pendingRow{
-		file: rec.File, line: rec.Line, key: res.Key, id: id,
+		file: rec.File, line: rec.Line, key: res.Key,
 		input: crm.CreateInput{Properties: props, Associations: assoc, ObjectWriteTraceID: res.Key},
 	}, true
 }
@@ -539,7 +557,6 @@ func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) e
 		inputs[i] = p.input
 		traceIDs[i] = p.key
 	}
-	imp.setStates(rows, kSent)
 	// "sent" is made durable after the governor admitted the request and
 	// right before each attempt leaves (the client calls back), so that a
 	// lost write cannot reach HubSpot long after the ledger's last event:
@@ -572,13 +589,13 @@ func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) e
 		return imp.send(ctx, rows[half:], attempt+1)
 	case errors.Is(err, crm.ErrDailyReserve):
 		imp.stop("daily API quota reserve reached")
-		imp.markAll(rows, StateNotSent, kOther, attempt, batch, 0, "DAILY_RESERVE", err.Error())
+		imp.markAll(rows, StateNotSent, attempt, batch, 0, "DAILY_RESERVE", err.Error())
 		imp.c.notSent.Add(int64(len(rows)))
 	case crm.IsUnauthorized(err):
 		return fmt.Errorf("batch %d: %w", batch, err)
 	case errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && !crm.IsRateLimited(err):
 		// A 4xx answer means nothing was written.
-		imp.markAll(rows, StateFailed, kFailed, attempt, batch, apiErr.StatusCode, apiErr.Category, apiErr.Message)
+		imp.markAll(rows, StateFailed, attempt, batch, apiErr.StatusCode, apiErr.Category, apiErr.Message)
 		imp.c.failed.Add(int64(len(rows)))
 	default:
 		// In doubt: the request may have been applied (lost answer, 5xx
@@ -587,7 +604,7 @@ func (imp *importer) send(ctx context.Context, rows []pendingRow, attempt int) e
 		if apiErr != nil {
 			status = apiErr.StatusCode
 		}
-		imp.markAll(rows, StateInDoubt, kInDoubt, attempt, batch, status, "IN_DOUBT", err.Error())
+		imp.markAll(rows, StateInDoubt, attempt, batch, status, "IN_DOUBT", err.Error())
 		imp.c.inDoubt.Add(int64(len(rows)))
 		imp.hold(rows)
 	}
@@ -623,20 +640,17 @@ func (imp *importer) recordOutcomes(rows []pendingRow, traceIDs []string, res *c
 		case o.Err == nil && o.Object != nil:
 			ev.State, ev.HubSpotID = StateCreated, o.Object.ID
 			ev.BodySHA256 = BodyHash(p.input.Properties["hs_communication_body"])
-			imp.setState(p.id, kCreated)
 			imp.c.created.Add(1)
 			created, lastKey = o.Object.ID, p.key
 		case o.Err != nil && o.Err.Category == "MISSING_RESULT", o.Err == nil:
 			// HubSpot answered but named neither a result nor an error
 			// for this row: it may exist.
 			ev.State, ev.Category, ev.Message = StateInDoubt, "MISSING_RESULT", "HubSpot's answer did not name this row"
-			imp.setState(p.id, kInDoubt)
 			imp.c.inDoubt.Add(1)
 			imp.hold([]pendingRow{p})
 		default:
 			ev.State, ev.Category, ev.Message = StateFailed, o.Err.Category, itemMessage(o.Err)
 			ev.HTTPStatus = 207
-			imp.setState(p.id, kFailed)
 			imp.c.failed.Add(1)
 		}
 		evs = append(evs, ev)
@@ -662,32 +676,13 @@ func itemMessage(e *crm.StandardError) string {
 	return msg
 }
 
-func (imp *importer) markAll(rows []pendingRow, state string, code uint8, attempt, batch, status int, category, msg string) {
+func (imp *importer) markAll(rows []pendingRow, state string, attempt, batch, status int, category, msg string) {
 	evs := make([]LedgerRow, len(rows))
 	for i, p := range rows {
 		evs[i] = imp.event(p, state, attempt, batch)
 		evs[i].HTTPStatus, evs[i].Category, evs[i].Message = status, category, msg
 	}
-	imp.setStates(rows, code)
 	imp.append(evs...)
-}
-
-func (imp *importer) setStates(rows []pendingRow, code uint8) {
-	imp.mu.Lock()
-	defer imp.mu.Unlock()
-	for _, p := range rows {
-		e := imp.keys.m[p.id]
-		e.state = code | seenThisRun
-		imp.keys.m[p.id] = e
-	}
-}
-
-func (imp *importer) setState(id keyID, code uint8) {
-	imp.mu.Lock()
-	e := imp.keys.m[id]
-	e.state = code | seenThisRun
-	imp.keys.m[id] = e
-	imp.mu.Unlock()
 }
 
 // hold keeps in-doubt rows for the end-of-run reconciliation, up to the

@@ -135,20 +135,32 @@ func TestLoadLedgerStateLastEventWins(t *testing.T) {
 		LedgerRow{RunID: "r1", SourceFile: "a.csv", SourceLine: 6, Key: k(5), Operation: OpPlan, State: StatePlanned},
 	)
 	l.Close()
-	st, err := loadLedgerState(path)
+	for _, memKeys := range []int{defaultMemKeys, 1, 2} { // in memory; spilled to runs
+		keys := newKeyIndex(t.TempDir())
+		keys.memKeys = memKeys
+		defer keys.close()
+		st, err := loadLedgerState(path, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]uint8{k(1): kCreated, k(2): kSent, k(3): kInDoubt, k(4): kFailed}
+		got := map[string]uint8{}
+		if err := st.keys.each(func(id keyID, e keyEntry) { got[id.String()] = e.state }); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("memKeys %d: states (-want +got):\n%s", memKeys, d)
+		}
+		if p, err := st.keys.pending(); err != nil || len(p) != 2 {
+			t.Errorf("memKeys %d: pending = %v, %v; want 2 keys", memKeys, p, err)
+		}
+		if e, ok, err := st.keys.get(parseKey(k(3))); err != nil || !ok || e.line != 4 || e.state != kInDoubt {
+			t.Errorf("memKeys %d: get(k3) = %+v, %v, %v", memKeys, e, ok, err)
+		}
+	}
+	st, err := loadLedgerState(path, newKeyIndex(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := map[string]uint8{k(1): kCreated, k(2): kSent, k(3): kInDoubt, k(4): kFailed}
-	got := map[string]uint8{}
-	for id, e := range st.keys.m {
-		got[id.String()] = e.state
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("states (-want +got):\n%s", d)
-	}
-	if n := len(st.keys.pending()); n != 2 {
-		t.Errorf("pending = %d, want 2", n)
 	}
 	if !st.lastEvent.Equal(fixedNow()) {
 		t.Errorf("lastEvent = %v", st.lastEvent)

@@ -15,7 +15,10 @@ const searchChunk = 100
 // HubSpot is recorded as created; a key not found is sent again when its
 // row comes by. Nothing is re-sent before this has run.
 func (imp *importer) reconcilePending(ctx context.Context, st *ledgerState) error {
-	pending := imp.keys.pending()
+	pending, err := imp.keys.pending()
+	if err != nil {
+		return err
+	}
 	if len(pending) == 0 {
 		return nil
 	}
@@ -31,18 +34,37 @@ func (imp *importer) reconcilePending(ctx context.Context, st *ledgerState) erro
 	if err != nil {
 		return fmt.Errorf("reconciling %d rows in doubt: %w", len(keys), err)
 	}
+	evs, err := imp.settlePending(pending, found)
+	if err != nil {
+		return err
+	}
+	imp.c.reconciled.Add(int64(len(evs)))
+	imp.append(evs...)
+	return imp.led.Commit()
+}
+
+// settlePending records what search found for the pending keys: found ones
+// are created (and get a reconcile event), missing ones are to be sent again.
+func (imp *importer) settlePending(pending []keyID, found map[string][]string) ([]LedgerRow, error) {
 	var evs []LedgerRow
 	imp.mu.Lock()
+	defer imp.mu.Unlock()
 	for _, id := range pending {
-		e := imp.keys.m[id]
+		e, _, err := imp.keys.get(id)
+		if err != nil {
+			return nil, err
+		}
 		ids := found[id.String()]
+		e.state = kCreated
 		if len(ids) == 0 {
 			e.state = kNone // not in HubSpot: the row is sent again
-			imp.keys.m[id] = e
+		}
+		if err := imp.keys.put(id, e); err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
 			continue
 		}
-		e.state = kCreated
-		imp.keys.m[id] = e
 		ev := LedgerRow{RunID: imp.runID, SourceFile: imp.keys.fileName(e), SourceLine: int(e.line),
 			Key: id.String(), Operation: OpReconcile, State: StateCreated, HubSpotID: ids[0]}
 		if len(ids) > 1 {
@@ -52,10 +74,7 @@ func (imp *importer) reconcilePending(ctx context.Context, st *ledgerState) erro
 		}
 		evs = append(evs, ev)
 	}
-	imp.mu.Unlock()
-	imp.c.reconciled.Add(int64(len(evs)))
-	imp.append(evs...)
-	return imp.led.Commit()
+	return evs, nil
 }
 
 // reconcileHeld settles this run's in-doubt rows before the run ends:
@@ -103,7 +122,6 @@ func (imp *importer) reconcileHeld(ctx context.Context) error {
 				ev.Message = fmt.Sprintf("%d records carry this key: %v", len(ids), ids)
 				imp.c.dupFound.Add(int64(len(ids) - 1))
 			}
-			imp.setState(p.id, kCreated)
 			evs = append(evs, ev)
 		}
 		imp.c.inDoubt.Add(-int64(len(held)))
