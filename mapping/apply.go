@@ -99,6 +99,8 @@ type state struct {
 	phones    map[phoneKey]phoneResult
 	oldPhones map[phoneKey]phoneResult
 	phoneGen  int // size of a generation: phoneCacheGen, smaller in tests
+
+	zones zoneCache // wall-clock ranges of the mapping's source.timezone
 }
 
 func newState() *state {
@@ -409,7 +411,12 @@ func (m *Mapping) time(rec *source.Record, p *plan) (time.Time, string, string, 
 		if !ok {
 			return time.Time{}, "", "timestamp", fmt.Errorf("field %q is not in the record (fields: %s)", ts.column, fieldList(p.names))
 		}
-		t, note, err := parseTime(strings.TrimSpace(raw), ts.layout, ts.hasZone, m.loc, m.timezone, m.ambiguous)
+		raw = strings.TrimSpace(raw)
+		if !ts.hasZone && m.loc != nil {
+			t, note, err := m.st.zones.parseWall(raw, ts.layout, ts.fixed, m.loc, m.timezone, m.ambiguous)
+			return t, note, "timestamp", err
+		}
+		t, note, err := parseTime(raw, ts.layout, ts.hasZone, m.loc, m.timezone, m.ambiguous)
 		return t, note, "timestamp", err
 	}
 	// Chat defaults: time (with offset) if set, else local_time in source.timezone.
@@ -425,7 +432,7 @@ func (m *Mapping) time(rec *source.Record, p *plan) (time.Time, string, string, 
 	if m.loc == nil {
 		return time.Time{}, "", source.FieldLocalTime, fmt.Errorf("%q carries no UTC offset and source.timezone is not set", v)
 	}
-	t, note, err := parseTime(v, localLayout, false, m.loc, m.timezone, m.ambiguous)
+	t, note, err := m.st.zones.parseWall(v, localLayout, ts.localFixed, m.loc, m.timezone, m.ambiguous)
 	return t, note, source.FieldLocalTime, err
 }
 

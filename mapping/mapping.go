@@ -137,6 +137,10 @@ type tsSpec struct {
 	hasZone  bool   // the Go layout carries an offset
 	timeSlot int    // chat defaults: FieldTime, then FieldLocalTime
 	localSlt int
+	// fixed and localFixed compile layout and localLayout for the fast
+	// path of wall-clock times; nil when it does not apply.
+	fixed      *fixedLayout
+	localFixed *fixedLayout
 }
 
 type bodySpec struct {
@@ -259,6 +263,7 @@ func (d *decoder) compile(n ast.Node) (*config, error) {
 	if c.chatDefaults || !c.timestamp.setByUser() {
 		c.timestamp.timeSlot = c.slot(source.FieldTime)
 		c.timestamp.localSlt = c.slot(source.FieldLocalTime)
+		c.timestamp.localFixed = fixedLayoutFor(localLayout)
 		if c.loc == nil && c.format == "whatsapp" {
 			return nil, d.errf(top.entries["source"].value, "missing required key \"timezone\" in source: whatsapp timestamps carry no UTC offset (use an IANA name such as Europe/Berlin)")
 		}
@@ -579,6 +584,9 @@ func (d *decoder) timestamp(c *config, n ast.Node) error {
 				return d.errf(ln, "%s.layout: %v", where, err)
 			}
 			t.hasZone = hasZone
+			if !hasZone {
+				t.fixed = fixedLayoutFor(t.layout)
+			}
 			if !hasZone && c.loc == nil {
 				return d.errf(ln, "%s.layout: %q carries no UTC offset, so source.timezone is required (an IANA name such as Europe/Berlin)", where, t.layout)
 			}
