@@ -46,17 +46,39 @@ func RunLogPath(ledger string) string {
 	return strings.TrimSuffix(ledger, ".csv") + ".runs.jsonl"
 }
 
-// sampler takes a Sample every interval until stopped. Its memory grows
-// by one small sample a second of run time — about 2 MB for a day-long run.
+// sampler takes a Sample every interval until stopped. It keeps at most
+// maxSamples: when full, every other one is dropped and later ones are kept
+// half as often, so a run of any length is covered end to end in bounded
+// memory (~100 KB).
 type sampler struct {
 	mu      sync.Mutex
 	samples []Sample
+	stride  int // keep one tick in stride
+	ticks   int
 	stop    chan struct{}
 	done    chan struct{}
 }
 
+const maxSamples = 2048
+
+func (s *sampler) keep(smp Sample) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ticks++; s.ticks%s.stride != 0 {
+		return
+	}
+	if len(s.samples) >= maxSamples {
+		for i := 1; 2*i < len(s.samples); i++ {
+			s.samples[i] = s.samples[2*i]
+		}
+		s.samples = s.samples[:(len(s.samples)+1)/2]
+		s.stride *= 2
+	}
+	s.samples = append(s.samples, smp)
+}
+
 func startSampler(interval time.Duration, take func() Sample) *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{stride: 1, stop: make(chan struct{}), done: make(chan struct{})}
 	s.samples = append(s.samples, take())
 	go func() {
 		defer close(s.done)
@@ -67,10 +89,7 @@ func startSampler(interval time.Duration, take func() Sample) *sampler {
 			case <-s.stop:
 				return
 			case <-t.C:
-				smp := take()
-				s.mu.Lock()
-				s.samples = append(s.samples, smp)
-				s.mu.Unlock()
+				s.keep(take())
 			}
 		}
 	}()

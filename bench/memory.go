@@ -80,9 +80,6 @@ func importRSS(ctx context.Context, opts Options, dir, name string, rows int) (*
 		return nil, fmt.Errorf("%d-row import created %d communications", rows, run.Summary.Created)
 	}
 	if run.MaxRSS == 0 {
-		return nil, fmt.Errorf("no peak RSS for the %d-row import (rusage unavailable)", rows)
-	}
-	if run.MaxRSS == 0 {
 		return nil, fmt.Errorf("no peak RSS for the %d-row import: its rusage was this process's and /proc was unreadable", rows)
 	}
 	return run, nil
