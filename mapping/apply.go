@@ -91,7 +91,7 @@ type state struct {
 	prevN    int
 
 	keyBuf  []byte
-	tsBuf   [32]byte
+	tsBuf   [64]byte // key and hs_timestamp
 	bodyBuf bytes.Buffer
 	outBuf  strings.Builder
 	data    map[string]string // template data, refilled per record
@@ -110,6 +110,7 @@ func newState() *state {
 // plan maps slots to record value indexes for one header.
 type plan struct {
 	idx     []int  // slot → index in Values, -1 when the record has no such field
+	keyIdx  []int  // key field → index in Values, -1 when the record has no such field
 	missing string // first explicit key field missing, if any
 	names   []string
 }
@@ -122,6 +123,10 @@ func (m *Mapping) planFor(rec *source.Record) *plan {
 	p := &plan{idx: make([]int, len(m.slotNames)), names: rec.Names}
 	for s, name := range m.slotNames {
 		p.idx[s] = slices.Index(rec.Names, name)
+	}
+	p.keyIdx = make([]int, len(m.keyFields))
+	for i, f := range m.keyFields {
+		p.keyIdx[i] = p.idx[m.slots[f]]
 	}
 	if m.keyExplicit {
 		for _, f := range m.keyFields {
@@ -158,7 +163,11 @@ func (p *plan) get(rec *source.Record, slot int) (string, bool) {
 // in Result.Err. Apply is for one goroutine at a time (see Mapping).
 func (m *Mapping) Apply(rec *source.Record) Result {
 	res := Result{File: rec.File, Line: rec.Line}
+	var setKey func() // sets res.Key, once it is known
 	rowErr := func(field, format string, args ...any) Result {
+		if setKey != nil {
+			setKey()
+		}
 		res.Err = &RowError{File: rec.File, Line: rec.Line, Field: field, Msg: fmt.Sprintf(format, args...)}
 		res.Properties, res.Targets = nil, nil
 		return res
@@ -176,10 +185,12 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 	if p.missing != "" {
 		return rowErr("key", "field %q is not in the record (fields: %s)", p.missing, fieldList(p.names))
 	}
-	res.Key = m.key(rec, p)
+	sum := m.key(rec, p)
+	setKey = func() { res.Key = string(appendKey(m.st.tsBuf[:0], sum)) }
 
 	for _, r := range m.skip {
 		if v, ok := p.get(rec, r.slot); ok && slices.Contains(r.in, v) {
+			setKey()
 			res.Skipped = r.column + "=" + v
 			return res
 		}
@@ -209,7 +220,11 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 	if note != "" {
 		res.Notes = append(res.Notes, note)
 	}
-	props["hs_timestamp"] = string(appendHubSpotTime(m.st.tsBuf[:0], ts))
+	// Key and hs_timestamp share one allocation: both are kept as long as
+	// the Result, and a row pays one string less.
+	both := string(appendHubSpotTime(appendKey(m.st.tsBuf[:0], sum), ts))
+	res.Key = both[:keyLen]
+	props["hs_timestamp"] = both[keyLen:]
 	props["hs_communication_logged_from"] = "CRM"
 
 	// body
@@ -375,19 +390,21 @@ func templateError(err error, names []string) error {
 // name=value per key field, \x1f-joined. When the material equals the
 // previous record's in the same file, "#n" is appended (n = 2, 3, …): only
 // the previous record's hash is kept, so memory is O(1).
-func (m *Mapping) key(rec *source.Record, p *plan) string {
+func (m *Mapping) key(rec *source.Record, p *plan) [sha256.Size]byte {
 	st := m.st
 	b := append(st.keyBuf[:0], 'v')
 	b = strconv.AppendInt(b, int64(m.version), 10)
-	for _, f := range m.keyFields {
-		v, ok := p.get(rec, m.slots[f])
-		if !ok { // only for the default key; explicit key fields were checked by the plan
+	for i, f := range m.keyFields {
+		j := p.keyIdx[i]
+		if j < 0 { // only for the default key; explicit key fields were checked by the plan
 			continue
 		}
 		b = append(b, 0x1f)
 		b = append(b, f...)
 		b = append(b, '=')
-		b = append(b, v...)
+		if j < len(rec.Values) {
+			b = append(b, rec.Values[j]...)
+		}
 	}
 	sum := sha256.Sum256(b)
 	if rec.File == st.prevFile && sum == st.prevSum {
@@ -395,12 +412,19 @@ func (m *Mapping) key(rec *source.Record, p *plan) string {
 		b = append(b, 0x1f, '#')
 		b = strconv.AppendInt(b, int64(st.prevN), 10)
 		st.keyBuf = b
-		s2 := sha256.Sum256(b)
-		return hex.EncodeToString(s2[:16])
+		return sha256.Sum256(b)
 	}
 	st.prevFile, st.prevSum, st.prevN = rec.File, sum, 1
 	st.keyBuf = b
-	return hex.EncodeToString(sum[:16])
+	return sum
+}
+
+// keyLen is the length of Result.Key: the first 16 bytes of the SHA-256, in hex.
+const keyLen = 32
+
+// appendKey appends the key of sum, as Result.Key spells it.
+func appendKey(b []byte, sum [sha256.Size]byte) []byte {
+	return hex.AppendEncode(b, sum[:keyLen/2])
 }
 
 // time reads the timestamp; it returns the field name for errors.
