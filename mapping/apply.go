@@ -87,24 +87,22 @@ type state struct {
 
 	// occurrence counter (O(1) state): the previous record's key material.
 	prevFile string
-	prevSum  [sha256.Size]byte
+	prevKey  []byte
 	prevN    int
 
-	keyBuf  []byte
-	tsBuf   [64]byte // key and hs_timestamp
-	bodyBuf bytes.Buffer
-	outBuf  strings.Builder
-	data    map[string]string // template data, refilled per record
-	// phones and oldPhones are the two generations of the phone cache.
-	phones    map[phoneKey]phoneResult
-	oldPhones map[phoneKey]phoneResult
-	phoneGen  int // size of a generation: phoneCacheGen, smaller in tests
+	keyBuf   []byte
+	tsBuf    [64]byte // key and hs_timestamp
+	bodyBuf  bytes.Buffer
+	outBuf   strings.Builder
+	data     map[string]string // template data, refilled per record
+	phones   []*phoneCache     // one per default region
+	phoneGen int               // size of a generation: phoneCacheGen, smaller in tests
 
 	zones zoneCache // wall-clock ranges of the mapping's source.timezone
 }
 
 func newState() *state {
-	return &state{data: map[string]string{}, phones: map[phoneKey]phoneResult{}, phoneGen: phoneCacheGen}
+	return &state{data: map[string]string{}, phoneGen: phoneCacheGen}
 }
 
 // plan maps slots to record value indexes for one header.
@@ -406,17 +404,21 @@ func (m *Mapping) key(rec *source.Record, p *plan) [sha256.Size]byte {
 			b = append(b, rec.Values[j]...)
 		}
 	}
-	sum := sha256.Sum256(b)
-	if rec.File == st.prevFile && sum == st.prevSum {
+	// The previous record's material is kept (the two buffers swap), so a
+	// repeat is found by comparing bytes and hashed once, with its "#n".
+	if rec.File == st.prevFile && bytes.Equal(b, st.prevKey) {
 		st.prevN++
+		n := len(b)
 		b = append(b, 0x1f, '#')
 		b = strconv.AppendInt(b, int64(st.prevN), 10)
-		st.keyBuf = b
-		return sha256.Sum256(b)
+		sum := sha256.Sum256(b)
+		st.keyBuf = b[:n]
+		st.keyBuf, st.prevKey = st.prevKey, st.keyBuf
+		return sum
 	}
-	st.prevFile, st.prevSum, st.prevN = rec.File, sum, 1
-	st.keyBuf = b
-	return sum
+	st.prevFile, st.prevN = rec.File, 1
+	st.keyBuf, st.prevKey = st.prevKey, b
+	return sha256.Sum256(b)
 }
 
 // keyLen is the length of Result.Key: the first 16 bytes of the SHA-256, in hex.
@@ -565,22 +567,23 @@ func appendHubSpotTime(b []byte, t time.Time) []byte {
 	return b
 }
 
+// htmlSpecial marks the bytes textToHTML rewrites.
+var htmlSpecial = [256]bool{'&': true, '<': true, '>': true, '"': true, '\'': true, '\n': true, '\r': true}
+
 // textToHTML escapes text for HubSpot's HTML body and keeps line breaks as <br>.
 func (m *Mapping) textToHTML(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '&', '<', '>', '"', '\'', '\n', '\r':
-			clean = false
-		}
+	i := 0
+	for i < len(s) && !htmlSpecial[s[i]] {
+		i++
 	}
-	if clean {
+	if i == len(s) {
 		return s
 	}
 	b := &m.st.outBuf
 	b.Reset()
 	b.Grow(len(s) + 16)
-	for i := 0; i < len(s); i++ {
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '&':
 			b.WriteString("&amp;")
@@ -639,25 +642,39 @@ func (m *Mapping) target(a *assocSpec, raw string) Target {
 
 type phoneResult struct{ e164, reason string }
 
-type phoneKey struct{ raw, region string }
-
-// phoneCacheGen bounds one generation of the phone cache: two generations
+// phoneCacheGen bounds one generation of a phone cache: two generations
 // hold at most 2×phoneCacheGen numbers (a few MB).
 const phoneCacheGen = 16 << 10
 
+// phoneCache caches NormalizePhone for one default region. It keeps two
+// generations and moves a hit from the old one into the current one, so
+// the numbers in use survive a turnover; a single map emptied when full
+// missed on every row of a file that cycles through more numbers than it
+// holds (10,000 numbers: 8× slower mapping).
+type phoneCache struct {
+	region   string
+	cur, old map[string]phoneResult
+}
+
 // phone normalises through a per-state cache: libphonenumber costs about
 // ten microseconds a number, and chat exports repeat their counterparts.
-// The cache keeps two generations and moves a hit from the old one into the
-// current one, so the numbers in use survive a turnover; a single map
-// emptied when full missed on every row of a file that cycles through more
-// numbers than it holds (10,000 numbers: 8× slower mapping).
 func (m *Mapping) phone(raw, region string) phoneResult {
 	st := m.st
-	k := phoneKey{raw, region}
-	if r, ok := st.phones[k]; ok {
+	var c *phoneCache
+	for _, pc := range st.phones {
+		if pc.region == region {
+			c = pc
+			break
+		}
+	}
+	if c == nil {
+		c = &phoneCache{region: region, cur: map[string]phoneResult{}}
+		st.phones = append(st.phones, c)
+	}
+	if r, ok := c.cur[raw]; ok {
 		return r
 	}
-	r, ok := st.oldPhones[k]
+	r, ok := c.old[raw]
 	if !ok {
 		e, err := NormalizePhone(raw, region)
 		if err != nil {
@@ -666,11 +683,10 @@ func (m *Mapping) phone(raw, region string) phoneResult {
 			r.e164 = e
 		}
 	}
-	// The key is cloned: raw usually shares its bytes with the whole row.
-	k.raw = strings.Clone(raw)
-	if len(st.phones) >= st.phoneGen {
-		st.oldPhones, st.phones = st.phones, make(map[phoneKey]phoneResult, len(st.phones))
+	if len(c.cur) >= st.phoneGen {
+		c.old, c.cur = c.cur, make(map[string]phoneResult, len(c.cur))
 	}
-	st.phones[k] = r
+	// The key is cloned: raw usually shares its bytes with the whole row.
+	c.cur[strings.Clone(raw)] = r
 	return r
 }

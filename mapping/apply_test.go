@@ -18,6 +18,13 @@ func TestPhoneCache(t *testing.T) {
 		return phoneResult{e164: e}
 	}
 	const hot = "0151 23456780"
+	// Another region has its own cache: the same digits mean another number.
+	if got, w := m.phone(hot, "GB"), (phoneResult{reason: `"0151 23456780" is not a possible phone number (short code or wrong length)`}); got != w {
+		gb, err := NormalizePhone(hot, "GB")
+		t.Fatalf("phone(%q, GB) = %+v, want %+v (NormalizePhone: %q, %v)", hot, got, w, gb, err)
+	}
+	m.st.phones = nil
+
 	n := 2*m.st.phoneGen + 10
 	for pass := range 2 {
 		for i := range n {
@@ -31,12 +38,34 @@ func TestPhoneCache(t *testing.T) {
 			if got, w := m.phone(hot, "DE"), want(hot); got != w {
 				t.Fatalf("phone(%q) = %+v, want %+v", hot, got, w)
 			}
-			if size := len(m.st.phones) + len(m.st.oldPhones); size > 2*m.st.phoneGen {
+			c := m.st.phones[0]
+			if len(m.st.phones) != 1 || c.region != "DE" {
+				t.Fatalf("caches: %d, first for %q; want one for DE", len(m.st.phones), c.region)
+			}
+			if size := len(c.cur) + len(c.old); size > 2*m.st.phoneGen {
 				t.Fatalf("cache holds %d numbers, bound %d", size, 2*m.st.phoneGen)
 			}
-			if _, ok := m.st.phones[phoneKey{hot, "DE"}]; !ok {
+			if _, ok := c.cur[hot]; !ok {
 				t.Fatalf("after %d numbers the hot number left the current generation", i)
 			}
+		}
+	}
+}
+
+func TestTextToHTML(t *testing.T) {
+	m := mustParse(t, benchMapping)
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain text, ünïcödé", "plain text, ünïcödé"},
+		{"<b>", "&lt;b&gt;"},
+		{"a & b", "a &amp; b"},
+		{`"quoted" 'single'`, "&#34;quoted&#34; &#39;single&#39;"},
+		{"one\ntwo\r\nthree\rfour\n\n", "one<br>two<br>three<br>four<br><br>"},
+		{"end\r", "end<br>"},
+	}
+	for _, tt := range tests {
+		if got := m.textToHTML(tt.in); got != tt.want {
+			t.Errorf("textToHTML(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
