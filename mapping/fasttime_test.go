@@ -124,3 +124,33 @@ func TestFixedLayoutWall(t *testing.T) {
 		t.Errorf("a layout outside fixedLayouts compiled")
 	}
 }
+
+// FuzzFastWall: for any value, in any fixed layout, the fast path answers
+// what the reference answers, whether the zone cache is cold or warm.
+func FuzzFastWall(f *testing.F) {
+	for _, s := range []string{"2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-05-01 12:00:00", "2024-02-29 10:00",
+		"31.12.2024 23:59", "12/31/2024 23:59:59", "2024-05-01 9:05:00", "0000-01-01T00:00:00", "2024-13-01 10:00:00"} {
+		f.Add(s, uint8(0))
+	}
+	loc, err := loadZone("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string, which uint8) {
+		layout := fixedLayouts[int(which)%len(fixedLayouts)]
+		fl := fixedLayoutFor(layout)
+		var z zoneCache
+		for _, warm := range []string{"", "2024-06-15 12:00:00", "2024-12-15 12:00:00", "1900-06-15 12:00:00"} {
+			if warm != "" {
+				if u, err := time.ParseInLocation("2006-01-02 15:04:05", warm, loc); err == nil {
+					z.learn(u)
+				}
+			}
+			got, gotNote, gotErr := z.parseWall(raw, layout, fl, loc, "Europe/Berlin", "later")
+			want, wantNote, wantErr := parseTime(raw, layout, false, loc, "Europe/Berlin", "later")
+			if got != want || gotNote != wantNote || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("layout %q, %q: fast path = %v %q %v; reference = %v %q %v", layout, raw, got, gotNote, gotErr, want, wantNote, wantErr)
+			}
+		}
+	})
+}
