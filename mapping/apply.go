@@ -99,6 +99,23 @@ type state struct {
 	phoneGen int               // size of a generation: phoneCacheGen, smaller in tests
 
 	zones zoneCache // wall-clock ranges of the mapping's source.timezone
+
+	targets []Target // the rest of the block targetSlice carves from
+}
+
+// targetSlice returns an empty slice with room for n Targets, carved from
+// a larger block so that a row does not pay an allocation of its own. The
+// capacity is capped: appending past it never touches a neighbour.
+func (st *state) targetSlice(n int) []Target {
+	if n > 16 {
+		return make([]Target, 0, n)
+	}
+	if len(st.targets) < n {
+		st.targets = make([]Target, 64*n)
+	}
+	t := st.targets[:0:n]
+	st.targets = st.targets[n:]
+	return t
 }
 
 func newState() *state {
@@ -273,7 +290,7 @@ func (m *Mapping) Apply(rec *source.Record) Result {
 	}
 
 	if len(m.assocs) > 0 {
-		res.Targets = make([]Target, 0, len(m.assocs))
+		res.Targets = m.st.targetSlice(len(m.assocs))
 	}
 	for i := range m.assocs {
 		a := &m.assocs[i]

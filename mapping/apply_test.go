@@ -69,3 +69,20 @@ func TestTextToHTML(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetSlice: slices carved from one block never share elements, even
+// when a row appends more targets than it asked room for.
+func TestTargetSlice(t *testing.T) {
+	st := newState()
+	a := st.targetSlice(1)
+	b := st.targetSlice(1)
+	b = append(b, Target{Raw: "b"})
+	a = append(a, Target{Raw: "a1"}, Target{Raw: "a2"}) // past its capacity
+	a[0].Raw = "a1!"
+	if b[0].Raw != "b" || len(a) != 2 || a[1].Raw != "a2" {
+		t.Errorf("a = %+v, b = %+v", a, b)
+	}
+	if big := st.targetSlice(100); cap(big) != 100 || len(big) != 0 {
+		t.Errorf("targetSlice(100): len %d cap %d", len(big), cap(big))
+	}
+}
