@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -115,9 +116,9 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		out := make([]itemResult, len(batch))
 		byType := map[string][]int{}
+		checks := ensureAssociated(ctx, o, batch)
 		for i, it := range batch {
-			ok, err := ensureAssociated(ctx, o, it)
-			switch {
+			switch ok, err := checks[i].ok, checks[i].err; {
 			case err != nil:
 				out[i] = pairResult(err, "")
 			case !ok:
@@ -156,27 +157,48 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 	}))
 }
 
-// ensureAssociated checks that the communication is associated with the
-// record, creating the association when asked to.
-func ensureAssociated(ctx context.Context, o PinOptions, it opItem) (bool, error) {
-	comm := it.props["communication_id"]
-	obj, err := o.API.Get(ctx, crm.Communications, comm, crm.GetOptions{Properties: []string{"hs_object_id"}, Associations: []string{it.assoc.toType}})
-	if err != nil {
-		return false, err
+type assocCheck struct {
+	ok  bool
+	err error
+}
+
+// ensureAssociated checks that each item's communication is associated
+// with its record — one v4 batch read per record type, not one read per
+// item — and creates the missing associations when asked to.
+func ensureAssociated(ctx context.Context, o PinOptions, batch []opItem) []assocCheck {
+	out := make([]assocCheck, len(batch))
+	byType := map[string][]int{}
+	for i, it := range batch {
+		byType[it.assoc.toType] = append(byType[it.assoc.toType], i)
 	}
-	for _, a := range obj.Associations[it.assoc.toType].Results {
-		if a.ID == it.assoc.toID {
-			return true, nil
+	for _, toType := range sortedKeys(byType) {
+		idx := byType[toType]
+		comms := make([]string, len(idx))
+		for j, i := range idx {
+			comms[j] = batch[i].props["communication_id"]
+		}
+		assocs, err := o.API.BatchReadAssociations(ctx, crm.Communications, toType, comms)
+		for _, i := range idx {
+			if err != nil {
+				out[i].err = err
+				continue
+			}
+			it := batch[i]
+			comm := it.props["communication_id"]
+			out[i].ok = slices.ContainsFunc(assocs[comm], func(a crm.AssociatedID) bool { return a.ID == it.assoc.toID })
+			if out[i].ok || !o.AssociateFirst {
+				continue
+			}
+			typeID, ok := crm.DefaultAssociationTypeID(crm.Communications, toType)
+			if !ok {
+				out[i].err = fmt.Errorf("no default association from communications to %s", toType)
+				continue
+			}
+			out[i].err = o.API.Associate(ctx, crm.Communications, comm, toType, it.assoc.toID, strconv.Itoa(typeID))
+			out[i].ok = out[i].err == nil
 		}
 	}
-	if !o.AssociateFirst {
-		return false, nil
-	}
-	typeID, ok := crm.DefaultAssociationTypeID(crm.Communications, it.assoc.toType)
-	if !ok {
-		return false, fmt.Errorf("no default association from communications to %s", it.assoc.toType)
-	}
-	return true, o.API.Associate(ctx, crm.Communications, comm, it.assoc.toType, it.assoc.toID, strconv.Itoa(typeID))
+	return out
 }
 
 // openPinCSV checks the whole pin CSV and opens it for reading in chunks.
