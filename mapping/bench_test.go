@@ -37,6 +37,7 @@ func BenchmarkCSVReaderMapping(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	rows := 0
+	cpu0, cpuOK := sourcetest.CPUTime()
 	b.ResetTimer()
 	for b.Loop() {
 		rd, err := source.Open(path, source.Options{Format: source.FormatCSV})
@@ -60,5 +61,5 @@ func BenchmarkCSVReaderMapping(b *testing.B) {
 		}
 		rd.Close()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
+	sourcetest.ReportPerRow(b, rows, cpu0, cpuOK)
 }

@@ -35,6 +35,8 @@ func benchCSVFile(b *testing.B) (string, int64) {
 func BenchmarkCSVRaw(b *testing.B) {
 	path, size := benchCSVFile(b)
 	b.SetBytes(size)
+	rows := 0
+	cpu0, cpuOK := sourcetest.CPUTime()
 	b.ResetTimer()
 	for b.Loop() {
 		f, err := os.Open(path)
@@ -43,7 +45,7 @@ func BenchmarkCSVRaw(b *testing.B) {
 		}
 		cr := csv.NewReader(bufio.NewReaderSize(f, bufSize))
 		cr.ReuseRecord = true
-		rows := 0
+		rows = 0
 		for {
 			_, err := cr.Read()
 			if err == io.EOF {
@@ -56,6 +58,7 @@ func BenchmarkCSVRaw(b *testing.B) {
 		}
 		f.Close()
 	}
+	sourcetest.ReportPerRow(b, rows, cpu0, cpuOK)
 }
 
 // BenchmarkCSVReader is the csv reader on the same file; compare its MB/s
@@ -63,12 +66,15 @@ func BenchmarkCSVRaw(b *testing.B) {
 func BenchmarkCSVReader(b *testing.B) {
 	path, size := benchCSVFile(b)
 	b.SetBytes(size)
+	rows := 0
+	cpu0, cpuOK := sourcetest.CPUTime()
 	b.ResetTimer()
 	for b.Loop() {
 		rd, err := Open(path, Options{Format: FormatCSV})
 		if err != nil {
 			b.Fatal(err)
 		}
+		rows = 0
 		for {
 			rec, err := rd.Next()
 			if err == io.EOF {
@@ -80,9 +86,11 @@ func BenchmarkCSVReader(b *testing.B) {
 			if rec.Err != nil {
 				b.Fatal(rec.Err)
 			}
+			rows++
 		}
 		rd.Close()
 	}
+	sourcetest.ReportPerRow(b, rows, cpu0, cpuOK)
 }
 
 func benchReader(b *testing.B, path string, size int64, opts Options) {

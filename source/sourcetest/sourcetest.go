@@ -6,10 +6,23 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"testing"
 )
 
 // ChatCSVHeader is the header line of the file WriteChatCSV writes.
 const ChatCSVHeader = "conversation_id,channel,sent_at,sender,counterpart_phone,agent_email,text,kind\n"
+
+// ReportPerRow reports wall and CPU nanoseconds per row of a benchmark
+// whose every iteration read rows rows; cpu0 and ok are CPUTime before it.
+func ReportPerRow(b *testing.B, rows int, cpu0 int64, ok bool) {
+	if rows == 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
+	if cpu1, ok1 := CPUTime(); ok && ok1 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/float64(rows), "cpu-ns/row")
+	}
+}
 
 // ChatCSVRow is row i of the file WriteChatCSV writes: about 125 bytes, one
 // quoted field, 997 conversations, 10,000 distinct phone numbers.
