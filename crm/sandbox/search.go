@@ -117,7 +117,13 @@ func (tb *table) validateFilters(groups []filterGroup) *apiError {
 				}
 				f.values = make([]string, len(f.Values))
 				for i, v := range f.Values {
-					f.values[i] = strings.ToLower(scalarString(v))
+					f.values[i] = scalarString(v) // compare folds case where it applies
+				}
+				if comparedAsText(tb.props[f.PropertyName]) {
+					f.folded = make(map[string]bool, len(f.values))
+					for _, v := range f.values {
+						f.folded[strings.ToLower(v)] = true
+					}
 				}
 			case "BETWEEN":
 				if f.Value == nil || f.HighValue == nil {
@@ -134,6 +140,16 @@ func (tb *table) validateFilters(groups []filterGroup) *apiError {
 		return badRequest("Too many filters: %d. The maximum is %d across all filter groups", total, maxTotalFilters)
 	}
 	return nil
+}
+
+// comparedAsText says whether compare orders a property's values as
+// case-insensitive text.
+func comparedAsText(def *propertyDef) bool {
+	switch def.Type {
+	case "number", "datetime", "date":
+		return false
+	}
+	return true
 }
 
 // compare orders a stored value against a filter value by the property's
@@ -199,7 +215,10 @@ func (tb *table) matchFilter(f *searchFilter, o *object, props map[string]string
 		return !has
 	case "IN", "NOT_IN":
 		in := false
-		if has {
+		switch {
+		case has && f.folded != nil:
+			in = f.folded[strings.ToLower(v)]
+		case has:
 			for _, x := range f.values {
 				if c, ok := compare(def, v, x); ok && c == 0 {
 					in = true

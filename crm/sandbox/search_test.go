@@ -55,6 +55,8 @@ func TestSearchFilters(t *testing.T) {
 		{"EQ enum, case-insensitive", searchBody([]map[string]any{f("hs_communication_channel_type", "EQ", "whats_app")}), []string{"body 0 hello-world", "body 3 hello-world"}},
 		{"NEQ", searchBody([]map[string]any{f("hs_communication_channel_type", "NEQ", "WHATS_APP")}), []string{"body 1 hello-world", "body 2 hello-world"}},
 		{"IN", searchBody([]map[string]any{f("hs_communication_channel_type", "IN", "SMS", "LINKEDIN_MESSAGE")}), []string{"body 1 hello-world", "body 2 hello-world"}},
+		{"IN, case-insensitive", searchBody([]map[string]any{f("hs_communication_channel_type", "IN", "sms", "Linkedin_Message")}), []string{"body 1 hello-world", "body 2 hello-world"}},
+		{"IN datetime, as instants", searchBody([]map[string]any{f("hs_timestamp", "IN", "1714644000000", "2024-05-03T10:00:00Z")}), []string{"body 1 hello-world", "body 2 hello-world"}},
 		{"NOT_IN", searchBody([]map[string]any{f("hs_communication_channel_type", "NOT_IN", "SMS", "LINKEDIN_MESSAGE")}), []string{"body 0 hello-world", "body 3 hello-world"}},
 		{"BETWEEN epoch ms", searchBody([]map[string]any{f("hs_timestamp", "BETWEEN", "1714644000000", "1714730400000")}), []string{"body 1 hello-world", "body 2 hello-world"}},
 		{"GTE ISO", searchBody([]map[string]any{f("hs_timestamp", "GTE", "2024-05-03T10:00:00Z")}), []string{"body 2 hello-world", "body 3 hello-world"}},

@@ -230,6 +230,9 @@ type searchFilter struct {
 	HighValue    any      `json:"highValue,omitempty"`
 	Values       []any    `json:"values,omitempty"`
 	values       []string // Values as strings
+	// folded is values as a set, for properties compared as text
+	// (case-insensitively): an IN of 100 keys is one lookup a record.
+	folded map[string]bool
 }
 
 type filterGroup struct {
