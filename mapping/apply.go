@@ -568,17 +568,21 @@ func sameWall(t, wall time.Time) bool {
 }
 
 // appendHubSpotTime appends t as 2006-01-02T15:04:05.000Z in UTC. It is
-// time.AppendFormat for one fixed layout, at a fraction of the cost.
+// time.AppendFormat for one fixed layout, at a fraction of the cost: the
+// date comes from the Unix time by integer arithmetic.
 func appendHubSpotTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	if y < 0 || y > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	sec := t.Unix()
+	const first, last = -62167219200, 253402300799 // 0000-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+	if sec < first || sec > last {
+		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	}
+	days := (sec - first) / 86400
+	rem := int(sec - first - days*86400)
+	y, mo, d := civilFromDays(days + daysFromCivil(0, 1, 1))
+	h, mi, s := rem/3600, rem/60%60, rem%60
 	ms := t.Nanosecond() / 1e6
 	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
 		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 	return b

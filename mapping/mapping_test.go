@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -573,6 +574,15 @@ func TestAppendHubSpotTime(t *testing.T) {
 		want := ts.UTC().Format("2006-01-02T15:04:05.000Z")
 		if got := string(appendHubSpotTime(nil, ts)); got != want {
 			t.Errorf("appendHubSpotTime(%v) = %s, want %s", ts, got, want)
+		}
+	}
+	// Days from year 0 to 10000, 1–13 days apart, each at a random time.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for ts := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); ts.Year() <= 10000; ts = ts.AddDate(0, 0, 1+rng.IntN(13)) {
+		u := ts.Add(time.Duration(rng.Int64N(86400e9))).Round(time.Millisecond / 10)
+		want := u.Format("2006-01-02T15:04:05.000Z")
+		if got := string(appendHubSpotTime(nil, u)); got != want {
+			t.Fatalf("appendHubSpotTime(%v) = %s, want %s", u, got, want)
 		}
 	}
 }
