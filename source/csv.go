@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -81,6 +82,13 @@ type csvCore struct {
 	lastOff int64
 	lastErr int64
 	arena   recordArena
+	// validEnd is the offset up to which the input is known to be valid
+	// UTF-8, checked in the read buffer ahead of encoding/csv; rowValid
+	// says that the row last read ends there or before, so that its fields
+	// need no check of their own (checking each field cost a quarter of
+	// the reader's time).
+	validEnd int64
+	rowValid bool
 }
 
 func newCSVCore(in *input, src rawSource, delim rune) (*csvCore, error) {
@@ -116,8 +124,12 @@ func newCSVCore(in *input, src rawSource, delim rune) (*csvCore, error) {
 // and start offset, a row-level parse error, or an error that ends the input.
 func (c *csvCore) read() (fields []string, line int, off int64, rowErr error, err error) {
 	start := c.lastOff
+	if start >= c.validEnd {
+		c.validateAhead(start)
+	}
 	fields, err = c.cr.Read()
 	c.lastOff = c.cr.InputOffset()
+	c.rowValid = err == nil && c.lastOff <= c.validEnd
 	off = c.in.offset(start)
 	if err == nil {
 		line, _ = c.cr.FieldPos(0)
@@ -141,10 +153,50 @@ func (c *csvCore) read() (fields []string, line int, off int64, rowErr error, er
 	return nil, 0, 0, nil, fmt.Errorf("%s:%d: %w", c.in.name, line, err)
 }
 
-// rowProblem checks a row's shape and text.
+// validateAhead checks the bytes already in the read buffer, which start
+// at offset start (encoding/csv reads the buffer directly and has consumed
+// exactly up to the end of the last row), and moves validEnd to the end of
+// their longest valid UTF-8 prefix. Nothing is read: a stream is never
+// waited on. A row's fields are its bytes less some ASCII (quotes, the \r
+// of \r\n), so a row that ends by validEnd has valid fields; a row that
+// runs past it (an invalid byte, the end of the buffer) is checked field
+// by field.
+func (c *csvCore) validateAhead(start int64) {
+	buf, _ := c.in.br.Peek(c.in.br.Buffered())
+	c.validEnd = start + int64(validUTF8Prefix(buf))
+}
+
+// validUTF8Prefix is the length of the longest prefix of b that is valid
+// UTF-8 (as utf8.Valid judges it), ASCII eight bytes at a time.
+func validUTF8Prefix(b []byte) int {
+	i := 0
+	for i < len(b) {
+		for i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 == 0 {
+			i += 8
+		}
+		if i == len(b) {
+			break
+		}
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return i
+}
+
+// rowProblem checks the shape and text of the row read last.
 func (c *csvCore) rowProblem(fields []string, line int) error {
 	if len(fields) != len(c.header) {
 		return &RowError{File: c.in.name, Line: line, Msg: fmt.Sprintf("row has %d fields, the header has %d", len(fields), len(c.header))}
+	}
+	if c.rowValid {
+		return nil
 	}
 	for i, f := range fields {
 		if !utf8.ValidString(f) {
