@@ -401,10 +401,11 @@ func templateError(err error, names []string) error {
 	return fmt.Errorf("template: %s", msg)
 }
 
-// key computes the idempotency key. Material: "v<version>" then
-// name=value per key field, \x1f-joined. When the material equals the
-// previous record's in the same file, "#n" is appended (n = 2, 3, …): only
-// the previous record's hash is kept, so memory is O(1).
+// key computes the SHA-256 that Result.Key is the first half of (see
+// appendKey). Material: "v<version>" then name=value per key field,
+// \x1f-joined. When the material equals the previous record's in the same
+// file, "#n" is appended (n = 2, 3, …): only the previous record's material
+// is kept, so memory is O(1).
 func (m *Mapping) key(rec *source.Record, p *plan) [sha256.Size]byte {
 	st := m.st
 	b := append(st.keyBuf[:0], 'v')
