@@ -16,8 +16,11 @@ import (
 	"time"
 )
 
-// keyIndex remembers every idempotency key of a run: its ledger state and
-// where it was first seen. It is the one structure that grows with the input,
+// keyIndex remembers every idempotency key of a run: the state the ledger
+// (as reconciled) gave it when the run started, whether a row of this run
+// carried it (seenThisRun), and where it was first seen. Outcomes of this
+// run go to the ledger only: nothing reads them back during the run.
+// It is the one structure that grows with the input,
 // so it keeps little in memory: the newest keys (up to memKeys) in a map and
 // all older ones in sorted runs of fixed-size records, spilled to unlinked
 // temporary files next to the ledger. Per run, memory holds a Bloom filter
