@@ -363,3 +363,36 @@ func TestOwnersAndProperties(t *testing.T) {
 	h.must(404, "GET", "/crm/v3/nothing", nil)
 	h.must(http.StatusOK, "GET", "/crm/v3/objects/0-1", nil)
 }
+
+// TestPropertyGroups: a property sits in an existing group; integrations
+// create their own group (HubSpot's advice), which lists after the
+// built-in one.
+func TestPropertyGroups(t *testing.T) {
+	h := start(t, Options{})
+	prop := map[string]any{"name": "commlog_key", "label": "commlog key", "type": "string", "fieldType": "text", "groupName": "commlog"}
+	if r := h.must(400, "POST", "/crm/v3/properties/communications", prop); !strings.Contains(r.str("message"), "commlog") {
+		t.Errorf("unknown group: %s", r.raw)
+	}
+	h.must(404, "GET", "/crm/v3/properties/communications/groups/commlog", nil)
+	h.must(400, "POST", "/crm/v3/properties/communications/groups", map[string]any{"name": "commlog"})
+	h.must(400, "POST", "/crm/v3/properties/communications/groups", map[string]any{"name": "Bad Name", "label": "x"})
+	g := h.must(201, "POST", "/crm/v3/properties/communications/groups", map[string]any{"name": "commlog", "label": "commlog", "displayOrder": -1})
+	if g.str("name") != "commlog" || g.get("archived") != false {
+		t.Errorf("group create: %s", g.raw)
+	}
+	if r := h.must(409, "POST", "/crm/v3/properties/communications/groups", map[string]any{"name": "commlog", "label": "again"}); r.str("category") != "OBJECT_ALREADY_EXISTS" {
+		t.Errorf("duplicate group: %s", r.raw)
+	}
+	h.must(200, "GET", "/crm/v3/properties/communications/groups/commlog", nil)
+	h.must(404, "GET", "/crm/v3/properties/contacts/groups/commlog", nil) // groups belong to one type
+	var names []string
+	for _, d := range h.must(200, "GET", "/crm/v3/properties/communications/groups", nil).get("results").([]any) {
+		names = append(names, jpath(d, "name").(string))
+	}
+	if d := cmp.Diff([]string{"communicationinformation", "commlog"}, names); d != "" {
+		t.Errorf("groups (-want +got):\n%s", d)
+	}
+	if r := h.must(201, "POST", "/crm/v3/properties/communications", prop); r.str("groupName") != "commlog" {
+		t.Errorf("property in the new group: %s", r.raw)
+	}
+}

@@ -229,6 +229,7 @@ func TestPersistence(t *testing.T) {
 	s1 := open()
 	h1 := &harness{t: t, srv: s1}
 	h1.ts = newTS(t, s1)
+	h1.must(201, "POST", "/crm/v3/properties/communications/groups", map[string]any{"name": "g", "label": "G"})
 	h1.must(201, "POST", "/crm/v3/properties/communications", map[string]any{"name": "commlog_key", "label": "k", "type": "string", "fieldType": "text", "groupName": "g", "hasUniqueValue": true})
 	contact := s1.Objects("contacts", false)[0].ID
 	in := comm("kept", "commlog_key", "A")
@@ -262,6 +263,7 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 	h3 := &harness{t: t, srv: s3, ts: newTS(t, s3)}
+	h3.must(200, "GET", "/crm/v3/properties/communications/groups/g", nil)
 	h3.must(409, "POST", "/crm/v3/objects/communications", comm("dup", "commlog_key", "A"))
 	id := h3.must(201, "POST", "/crm/v3/objects/communications", comm("new", "commlog_key", "B")).str("id")
 	if id <= want[len(want)-1].ID {

@@ -187,11 +187,18 @@ func builtinProperties(typ string) []propertyDef {
 	out := append(own, common...)
 	for i := range out {
 		out[i].HubspotDefined = true
-		out[i].GroupName = lookupType(typ).singular + "information"
+		out[i].GroupName = builtinGroup(lookupType(typ)).Name
 		out[i].DisplayOrder = -1
 		if out[i].Options == nil {
 			out[i].Options = []propertyOption{}
 		}
 	}
 	return out
+}
+
+// builtinGroup is the property group HubSpot's own properties of a type
+// sit in, e.g. "communicationinformation" (the name HubSpot uses for
+// contacts is "contactinformation"; the others follow the same pattern).
+func builtinGroup(t *objectType) propertyGroup {
+	return propertyGroup{Name: t.singular + "information", Label: strings.ToUpper(t.singular[:1]) + t.singular[1:] + " information"}
 }

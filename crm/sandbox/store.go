@@ -41,6 +41,9 @@ type table struct {
 	// unique: property → value → id, for hasUniqueValue properties, over
 	// records that are not archived.
 	unique map[string]map[string]uint64
+	// groups are the property groups, built-in first, in creation order.
+	groups     map[string]*propertyGroup
+	groupOrder []string
 }
 
 // store is the sandbox's state. The server serialises access with its own
@@ -68,12 +71,21 @@ func (st *store) clear() {
 	st.nextID = firstID
 	st.tables = make(map[string]*table, len(objectTypes))
 	for _, t := range objectTypes {
-		tb := &table{typ: t, byID: map[uint64]*object{}, props: map[string]*propertyDef{}, unique: map[string]map[string]uint64{}}
+		tb := &table{typ: t, byID: map[uint64]*object{}, props: map[string]*propertyDef{}, unique: map[string]map[string]uint64{},
+			groups: map[string]*propertyGroup{}}
+		tb.addGroup(builtinGroup(t))
 		for _, p := range builtinProperties(t.name) {
 			tb.addProp(p)
 		}
 		st.tables[t.name] = tb
 	}
+}
+
+func (tb *table) addGroup(g propertyGroup) {
+	if _, ok := tb.groups[g.Name]; !ok {
+		tb.groupOrder = append(tb.groupOrder, g.Name)
+	}
+	tb.groups[g.Name] = &g
 }
 
 func (tb *table) addProp(p propertyDef) {
@@ -320,6 +332,10 @@ func (st *store) apply(op walOp) {
 	switch op.Op {
 	case "reset":
 		st.clear()
+	case "group":
+		if tb := st.tables[op.T]; tb != nil && op.Group != nil {
+			tb.addGroup(*op.Group)
+		}
 	case "prop":
 		if tb := st.tables[op.T]; tb != nil && op.Prop != nil {
 			tb.addProp(*op.Prop)
@@ -385,6 +401,11 @@ func (st *store) snapshot(emit func(walOp) error) error {
 	}
 	for _, t := range objectTypes {
 		tb := st.tables[t.name]
+		for _, name := range tb.groupOrder[1:] { // the first is built in
+			if err := emit(walOp{Op: "group", T: t.name, Group: tb.groups[name]}); err != nil {
+				return err
+			}
+		}
 		for _, name := range tb.propOrder {
 			if p := tb.props[name]; !p.HubspotDefined {
 				if err := emit(walOp{Op: "prop", T: t.name, Prop: p}); err != nil {

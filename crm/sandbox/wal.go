@@ -38,14 +38,15 @@ type walObject struct {
 }
 
 type walOp struct {
-	Op    string       `json:"op"` // reset, next, prop, put, assoc, unassoc
-	T     string       `json:"t,omitempty"`
-	ID    uint64       `json:"id,omitempty"`
-	ToID  uint64       `json:"to,omitempty"`
-	Assoc int          `json:"at,omitempty"`
-	All   bool         `json:"all,omitempty"`
-	Obj   *walObject   `json:"o,omitempty"`
-	Prop  *propertyDef `json:"prop,omitempty"`
+	Op    string         `json:"op"` // reset, next, group, prop, put, assoc, unassoc
+	T     string         `json:"t,omitempty"`
+	ID    uint64         `json:"id,omitempty"`
+	ToID  uint64         `json:"to,omitempty"`
+	Assoc int            `json:"at,omitempty"`
+	All   bool           `json:"all,omitempty"`
+	Obj   *walObject     `json:"o,omitempty"`
+	Prop  *propertyDef   `json:"prop,omitempty"`
+	Group *propertyGroup `json:"group,omitempty"`
 }
 
 const (

@@ -337,3 +337,12 @@ func scalarString(v any) string {
 		return string(b)
 	}
 }
+
+// propertyGroup is HubSpot's PropertyGroup (and, without archived, its
+// PropertyGroupCreate).
+type propertyGroup struct {
+	Name         string `json:"name"`
+	Label        string `json:"label"`
+	DisplayOrder int    `json:"displayOrder"`
+	Archived     bool   `json:"archived"`
+}
