@@ -1,22 +1,16 @@
 package report
 
 import (
-	"bytes"
-	"context"
-	"image"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/commlog/commlog/internal/browsertest"
 )
 
 // The browser check loads a rendered report in real headless Chromium,
@@ -28,55 +22,6 @@ import (
 //
 // It skips only when no Chromium is installed; CI installs Debian's
 // chromium package.
-
-// findChromium returns the Chromium binary, or "" when there is none.
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// chromiumFlags keep headless Chromium hermetic: no sandbox (CI runs as
-// root in a container), no GPU, no network of its own, a fresh profile.
-func chromiumFlags(profile string) []string {
-	return []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-		"--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
-	}
-}
-
-// runChromium runs Chromium once and returns its stdout and stderr.
-func runChromium(t *testing.T, bin string, args ...string) (stdout, stderr []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(chromiumFlags(t.TempDir()), args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second // helper processes may hold the pipes
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\nstderr:\n%s", args, err, errb.Bytes())
-	}
-	return out.Bytes(), errb.Bytes()
-}
-
-// consoleRE matches the lines --enable-logging=stderr writes for console
-// messages, e.g. `[..:INFO:CONSOLE:1] "text", source: http://... (1)`;
-// older builds write CONSOLE(1).
-var consoleRE = regexp.MustCompile(`:CONSOLE(?:\(\d+\)|:\d+)?\] "(.*)", source: (.*)`)
-
-func consoleMessages(stderr []byte) []string {
-	var out []string
-	for _, m := range consoleRE.FindAllSubmatch(stderr, -1) {
-		out = append(out, string(m[1])+" (source: "+string(m[2])+")")
-	}
-	return out
-}
 
 // pageServer serves one page at /report.html and records every request.
 type pageServer struct {
@@ -110,7 +55,7 @@ func (s *pageServer) requested() []string {
 }
 
 func TestBrowser(t *testing.T) {
-	bin := findChromium()
+	bin := browsertest.Find()
 	if bin == "" {
 		t.Skip("browser check skipped: Chromium is not installed (Debian: apt-get install -y chromium)")
 	}
@@ -121,8 +66,8 @@ func TestBrowser(t *testing.T) {
 		bad := []byte(`<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'"></head>` +
 			`<body><p id="x">x</p><script>console.error("control-marker")</script><img src="http://127.0.0.1:9/x.png"></body></html>`)
 		srv := servePage(t, bad)
-		_, stderr := runChromium(t, bin, "--dump-dom", srv.URL+"/report.html")
-		if msgs := consoleMessages(stderr); len(msgs) == 0 {
+		_, stderr := browsertest.Run(t, bin, "--dump-dom", srv.URL+"/report.html")
+		if msgs := browsertest.ConsoleMessages(stderr); len(msgs) == 0 {
 			t.Fatalf("no console message caught from a page with a blocked script and image; stderr:\n%s", stderr)
 		}
 	})
@@ -137,8 +82,8 @@ func TestBrowser(t *testing.T) {
 	srv := servePage(t, page)
 
 	t.Run("DOM, console and network", func(t *testing.T) {
-		dom, stderr := runChromium(t, bin, "--dump-dom", srv.URL+"/report.html")
-		if msgs := consoleMessages(stderr); len(msgs) > 0 {
+		dom, stderr := browsertest.Run(t, bin, "--dump-dom", srv.URL+"/report.html")
+		if msgs := browsertest.ConsoleMessages(stderr); len(msgs) > 0 {
 			t.Errorf("console messages:\n%q", msgs)
 		}
 		d := parsePage(t, dom)
@@ -163,24 +108,9 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("screenshot", func(t *testing.T) {
 		shot := filepath.Join(dir, "report.png")
-		_, stderr := runChromium(t, bin, "--screenshot="+shot, "--window-size=1200,2400", srv.URL+"/report.html")
-		if msgs := consoleMessages(stderr); len(msgs) > 0 {
+		_, stderr := browsertest.Screenshot(t, bin, shot, 1200, 2400, srv.URL+"/report.html")
+		if msgs := browsertest.ConsoleMessages(stderr); len(msgs) > 0 {
 			t.Errorf("console messages:\n%q", msgs)
-		}
-		f, err := os.Open(shot)
-		if err != nil {
-			t.Fatalf("no screenshot: %v\nstderr:\n%s", err, stderr)
-		}
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", shot, err)
-		}
-		if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 2400 {
-			t.Errorf("screenshot is %v, want 1200x2400", b.Size())
-		}
-		if n := colours(img, 64); n < 8 {
-			t.Errorf("screenshot has %d colours: the page did not render", n)
 		}
 		t.Logf("screenshot: %s", shot)
 	})
@@ -190,35 +120,5 @@ func TestBrowser(t *testing.T) {
 		if p != "/report.html" && p != "/favicon.ico" {
 			t.Errorf("the page made Chromium fetch %s", p)
 		}
-	}
-}
-
-// colours counts distinct colours up to limit, on a coarse grid.
-func colours(img image.Image, limit int) int {
-	seen := map[[3]uint32]bool{}
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y += 7 {
-		for x := b.Min.X; x < b.Max.X; x += 7 {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
-			if len(seen) >= limit {
-				return len(seen)
-			}
-		}
-	}
-	return len(seen)
-}
-
-func TestConsoleMessages(t *testing.T) {
-	stderr := []byte(`[1:1:1125/105740.718145:INFO:CONSOLE:1] "boom", source: file:///tmp/x.html (1)
-[1:2:1125/105740.5:ERROR:dbus/bus.cc:405] Failed to connect to the bus
-[1:1:1125/105740.7:INFO:CONSOLE(12)] "old style", source: http://127.0.0.1:1/r.html (12)
-`)
-	want := []string{"boom (source: file:///tmp/x.html (1))", "old style (source: http://127.0.0.1:1/r.html (12))"}
-	if diff := cmp.Diff(want, consoleMessages(stderr)); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	if got := consoleMessages([]byte("[1:2:3:ERROR:dbus/bus.cc:405] Failed\n" + strconv.Quote("x"))); len(got) != 0 {
-		t.Errorf("non-console lines read as console messages: %q", got)
 	}
 }

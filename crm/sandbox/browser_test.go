@@ -1,18 +1,13 @@
 package sandbox
 
 import (
-	"bytes"
-	"context"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
-	"time"
+
+	"github.com/commlog/commlog/internal/browsertest"
 )
 
 // The browser check, after report/browser_test.go: the timeline page of a
@@ -21,45 +16,8 @@ import (
 // wrong style hash — or an error), build the key elements, and render a
 // non-blank screenshot (kept in the test's temporary directory).
 
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-func runChromium(t *testing.T, bin string, args ...string) (stdout, stderr []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0"}
-	cmd := exec.CommandContext(ctx, bin, append(flags, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\nstderr:\n%s", args, err, errb.Bytes())
-	}
-	return out.Bytes(), errb.Bytes()
-}
-
-var consoleRE = regexp.MustCompile(`:CONSOLE(?:\(\d+\)|:\d+)?\] "(.*)", source: (.*)`)
-
-func consoleMessages(stderr []byte) []string {
-	var out []string
-	for _, m := range consoleRE.FindAllSubmatch(stderr, -1) {
-		out = append(out, string(m[1])+" (source: "+string(m[2])+")")
-	}
-	return out
-}
-
 func TestTimelineBrowser(t *testing.T) {
-	bin := findChromium()
+	bin := browsertest.Find()
 	if bin == "" {
 		t.Skip("browser check skipped: Chromium is not installed at /usr/bin/chromium (Debian: apt-get install -y chromium)")
 	}
@@ -80,15 +38,15 @@ func TestTimelineBrowser(t *testing.T) {
 			w.Write(page)
 		}))
 		defer bad.Close()
-		_, stderr := runChromium(t, bin, "--dump-dom", bad.URL+"/")
-		if len(consoleMessages(stderr)) == 0 {
+		_, stderr := browsertest.Run(t, bin, "--dump-dom", bad.URL+"/")
+		if len(browsertest.ConsoleMessages(stderr)) == 0 {
 			t.Fatalf("no console message from a page whose style the CSP blocks; stderr:\n%s", stderr)
 		}
 	})
 
 	t.Run("DOM and console", func(t *testing.T) {
-		dom, stderr := runChromium(t, bin, "--dump-dom", pageURL)
-		if msgs := consoleMessages(stderr); len(msgs) > 0 {
+		dom, stderr := browsertest.Run(t, bin, "--dump-dom", pageURL)
+		if msgs := browsertest.ConsoleMessages(stderr); len(msgs) > 0 {
 			t.Errorf("console messages:\n%q", msgs)
 		}
 		d := parseHTML(t, dom)
@@ -109,31 +67,9 @@ func TestTimelineBrowser(t *testing.T) {
 
 	t.Run("screenshot", func(t *testing.T) {
 		shot := filepath.Join(t.TempDir(), "timeline.png")
-		_, stderr := runChromium(t, bin, "--screenshot="+shot, "--window-size=1000,900", pageURL)
-		if msgs := consoleMessages(stderr); len(msgs) > 0 {
+		_, stderr := browsertest.Screenshot(t, bin, shot, 1000, 900, pageURL)
+		if msgs := browsertest.ConsoleMessages(stderr); len(msgs) > 0 {
 			t.Errorf("console messages:\n%q", msgs)
-		}
-		f, err := os.Open(shot)
-		if err != nil {
-			t.Fatalf("no screenshot: %v\nstderr:\n%s", err, stderr)
-		}
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", shot, err)
-		}
-		if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 900 {
-			t.Errorf("screenshot is %v, want 1000x900", b.Size())
-		}
-		seen := map[[3]uint32]bool{}
-		for y := 0; y < img.Bounds().Dy(); y += 7 {
-			for x := 0; x < img.Bounds().Dx(); x += 7 {
-				r, g, b, _ := img.At(x, y).RGBA()
-				seen[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
-			}
-		}
-		if len(seen) < 8 {
-			t.Errorf("screenshot has %d colours: the page did not render", len(seen))
 		}
 		t.Logf("screenshot: %s", shot)
 	})
