@@ -89,7 +89,9 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 		items = append(items, t)
 	}
 	ir.c.rows.Add(int64(len(items)))
-	items = ir.filterDone(items, prev, true, StateArchived)
+	if items, err = ir.filterDone(items, lastStateIn(prev), true, StateArchived); err != nil {
+		return nil, err
+	}
 	if len(items) > o.MaxDelete {
 		return ir.summary(), fmt.Errorf("%d communications to archive, more than --max-delete %d; nothing was archived: %w",
 			len(items), o.MaxDelete, ErrRefused)

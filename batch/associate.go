@@ -63,9 +63,11 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 	}
 	defer in.Close()
 	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
-	// prev is the resume state: an index of this operation's ledger, which
-	// grows with the ledger, not the input.
-	var prev map[string]LedgerRow
+	defer res.close()
+	// prev is the resume state: this operation's ledger as identity → last
+	// state, on disk past a few thousand rows (see resumeIndex).
+	var prev *resumeIndex
+	defer func() { prev.close() }()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		rows, err := in.next(o.chunk())
 		if err != nil {
@@ -103,14 +105,15 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 			items[i].ident = assocIdent(items[i].file, items[i].line, items[i].id, o.Remove)
 		}
 		if prev == nil {
-			prev, err = resumeState(o.Ledger, func(r LedgerRow) string {
+			prev, err = openResumeIndex(o.Ledger, func(r LedgerRow) string {
 				return assocIdent(r.SourceFile, r.SourceLine, r.HubSpotID, strings.HasPrefix(r.Message, "removed"))
 			})
 			if err != nil {
 				return nil, nil, false, err
 			}
 		}
-		return ir.filterDone(items, prev, o.RetryFailed, StateUpdated), bad, len(rows) == o.chunk(), nil
+		items, err = ir.filterDone(items, prev.lastState, o.RetryFailed, StateUpdated)
+		return items, bad, len(rows) == o.chunk(), err
 	}
 	verb := "added"
 	if o.Remove {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -141,6 +142,123 @@ func BenchmarkKeyIndexFreshKeys(b *testing.B) {
 		}
 		if err := ix.put(id, keyEntry{state: seenThisRun}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestResumeIndexLastStateWins reads a ledger of more identities than the
+// key index keeps in memory: every identity answers its last state, plan
+// events count for nothing, and unknown identities are absent.
+func TestResumeIndexLastStateWins(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "update.csv")
+	l, _, err := OpenLedger(path, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = defaultMemKeys + 5000
+	want := map[string]string{}
+	var evs []LedgerRow
+	for i := range n {
+		id := fmt.Sprint(1000 + i)
+		ev := LedgerRow{RunID: "r1", SourceFile: "u.csv", SourceLine: i + 2, HubSpotID: id, Operation: OpUpdate, State: StateSent}
+		evs = append(evs, ev)
+		switch i % 3 {
+		case 0:
+			ev.State = StateUpdated
+		case 1:
+			ev.State = StateFailed
+		default:
+			ev.Operation, ev.State = OpPlan, StatePlanned // a plan event is no outcome
+		}
+		evs = append(evs, ev)
+		want[updateIdent(ev)] = map[int]string{0: StateUpdated, 1: StateFailed, 2: StateSent}[i%3]
+	}
+	if err := l.Append(evs...); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	ri, err := openResumeIndex(path, updateIdent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ri.close()
+	if len(ri.keys.runs) == 0 {
+		t.Fatal("the index did not spill: the test exercises only the map")
+	}
+	for ident, w := range want {
+		got, ok, err := ri.lastState(ident)
+		if err != nil || !ok || got != w {
+			t.Fatalf("lastState(%s) = %q, %v, %v; want %q", ident, got, ok, err, w)
+		}
+	}
+	if _, ok, err := ri.lastState("update|u.csv:1|1"); ok || err != nil {
+		t.Errorf("an identity no event carries: ok=%v err=%v", ok, err)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Errorf("files beside the ledger: %v (spill files must be unlinked)", names)
+	}
+}
+
+// TestCreatedIndexAgreesWithLedgerCreated holds the update resolver's
+// on-disk key → id index to LedgerCreated, the reference, on a ledger of
+// more keys than the index keeps in memory, with every kind of event.
+func TestCreatedIndexAgreesWithLedgerCreated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "import.csv")
+	l, _, err := OpenLedger(path, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	const keys = defaultMemKeys * 2
+	ids := []string{"50000000017", "281474976710655", "281474976710656", "0017", "abc", ""} // 2^48-1, 2^48, not canonical, not a number, none
+	var evs []LedgerRow
+	for i := range keys * 2 {
+		k := fmt.Sprintf("%032x", rng.IntN(keys))
+		r := LedgerRow{RunID: "r", SourceFile: "in.csv", SourceLine: i, Key: k, Operation: OpCreate, HubSpotID: fmt.Sprint(50000000000 + i)}
+		switch rng.IntN(8) {
+		case 0:
+			r.State = StateSent
+		case 1:
+			r.State = StateFailed
+		case 2:
+			r.State, r.HubSpotID = StateCreated, ids[rng.IntN(len(ids))]
+		case 3:
+			r.State = StateSkipped // never settles a key
+		case 4:
+			r.Operation = OpPlan
+			r.State = StatePlanned
+		default:
+			r.State = StateCreated
+		}
+		evs = append(evs, r)
+	}
+	if err := l.Append(evs...); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	recs, err := LedgerCreated(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, r := range recs {
+		want[r.Key] = r.ID
+	}
+	ci, err := openCreatedIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ci.close()
+	if len(ci.keys.runs) == 0 || len(ci.other) == 0 {
+		t.Fatalf("runs %d, other ids %d: the test misses a path", len(ci.keys.runs), len(ci.other))
+	}
+	for i := range keys {
+		k := fmt.Sprintf("%032x", i)
+		got, err := ci.id(k)
+		if err != nil || got != want[k] {
+			t.Fatalf("id(%s) = %q, %v; LedgerCreated says %q", k, got, err, want[k])
 		}
 	}
 }

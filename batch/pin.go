@@ -73,6 +73,7 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 		defer in.Close()
 		laterRow = func(record string, chunkEnd int) bool { return lastLine[record] > chunkEnd }
 		res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
+		defer res.close()
 		read = func(ctx context.Context) ([]opItem, []LedgerRow, int, bool, error) {
 			rows, err := in.next(o.chunk())
 			if err != nil || len(rows) == 0 {
@@ -82,9 +83,10 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 			return items, bad, rows[len(rows)-1].line, len(rows) == o.chunk(), err
 		}
 	}
-	// prev is the resume state: an index of this operation's ledger, which
-	// grows with the ledger, not the input.
-	var prev map[string]LedgerRow
+	// prev is the resume state: this operation's ledger as identity → last
+	// state, on disk past a few thousand rows (see resumeIndex).
+	var prev *resumeIndex
+	defer func() { prev.close() }()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		items, bad, chunkEnd, more, err := read(ctx)
 		if err != nil {
@@ -107,11 +109,12 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 			kept = append(kept, it)
 		}
 		if prev == nil {
-			if prev, err = resumeState(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key }); err != nil {
+			if prev, err = openResumeIndex(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key }); err != nil {
 				return nil, nil, false, err
 			}
 		}
-		return ir.filterDone(kept, prev, o.RetryFailed, StateUpdated), bad, more, nil
+		kept, err = ir.filterDone(kept, prev.lastState, o.RetryFailed, StateUpdated)
+		return kept, bad, more, err
 	}
 	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		out := make([]itemResult, len(batch))

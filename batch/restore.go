@@ -93,7 +93,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 		return nil, err
 	}
 	if o.Plan {
-		items = ir.filterDone(items, prev, o.RetryFailed, StateCreated)
+		if items, err = ir.filterDone(items, lastStateIn(prev), o.RetryFailed, StateCreated); err != nil {
+			return nil, err
+		}
 		ir.c.planned.Add(int64(len(items)))
 		return ir.summary(), nil
 	}
@@ -122,7 +124,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 			kept = append(kept, it)
 		}
 	}
-	items = ir.filterDone(kept, prev, o.RetryFailed, StateCreated)
+	if items, err = ir.filterDone(kept, lastStateIn(prev), o.RetryFailed, StateCreated); err != nil {
+		return ir.end(err, warnings, nil)
+	}
 
 	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
 	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {

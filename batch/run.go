@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,7 +365,9 @@ type itemRunner struct {
 	settle time.Duration
 }
 
-// resumeState reads an operation's ledger into identity → last state.
+// resumeState reads an operation's ledger into identity → last event, in
+// memory: for the operations whose items are all in memory anyway (archive,
+// restore). Streaming operations use a resumeIndex.
 func resumeState(path string, ident func(LedgerRow) string) (map[string]LedgerRow, error) {
 	out := map[string]LedgerRow{}
 	if _, err := os.Stat(path); err != nil {
@@ -379,23 +383,89 @@ func resumeState(path string, ident func(LedgerRow) string) (map[string]LedgerRo
 	return out, err
 }
 
+// lastStateIn looks identities up in a resumeState map.
+func lastStateIn(prev map[string]LedgerRow) func(string) (string, bool, error) {
+	return func(ident string) (string, bool, error) {
+		r, ok := prev[ident]
+		return r.State, ok, nil
+	}
+}
+
+// resumeIndex is a streaming operation's ledger read as identity → last
+// state, held in a key index (on disk beyond a few thousand identities), so
+// that resuming an update of millions of rows needs no more memory than a
+// fresh run. Identities are hashed to the index's 16-byte keys.
+type resumeIndex struct {
+	keys   *keyIndex
+	states []string // a state's code is its index + 1
+}
+
+// openResumeIndex reads the ledger at path (absent: an empty index).
+func openResumeIndex(path string, ident func(LedgerRow) string) (*resumeIndex, error) {
+	ri := &resumeIndex{keys: newKeyIndex(filepath.Dir(path))}
+	if _, err := os.Stat(path); err != nil {
+		return ri, nil
+	}
+	err := ReadLedger(path, func(r LedgerRow) error {
+		if r.Operation == OpPlan {
+			return nil
+		}
+		return ri.keys.put(parseKey(ident(r)), keyEntry{state: ri.code(r.State)})
+	})
+	if err != nil {
+		ri.close()
+		return nil, err
+	}
+	return ri, nil
+}
+
+func (ri *resumeIndex) code(state string) uint8 {
+	i := slices.Index(ri.states, state)
+	if i < 0 {
+		if len(ri.states) == 255 {
+			return 255 // never: the ledger has a dozen states
+		}
+		ri.states = append(ri.states, state)
+		i = len(ri.states) - 1
+	}
+	return uint8(i + 1)
+}
+
+// lastState is the state of the identity's last event.
+func (ri *resumeIndex) lastState(ident string) (string, bool, error) {
+	e, ok, err := ri.keys.get(parseKey(ident))
+	if err != nil || !ok || int(e.state) > len(ri.states) {
+		return "", false, err
+	}
+	return ri.states[e.state-1], true, nil
+}
+
+func (ri *resumeIndex) close() {
+	if ri != nil {
+		ri.keys.close()
+	}
+}
+
 // filterDone drops the items an earlier run finished (alreadyDone) or
-// failed (previouslyFailed, unless retryFailed).
-func (ir *itemRunner) filterDone(items []opItem, prev map[string]LedgerRow, retryFailed bool, done ...string) []opItem {
+// failed (previouslyFailed, unless retryFailed); lastState says what the
+// ledger last recorded for an identity.
+func (ir *itemRunner) filterDone(items []opItem, lastState func(string) (string, bool, error), retryFailed bool, done ...string) ([]opItem, error) {
 	out := items[:0:0]
 	for _, it := range items {
-		r, ok := prev[it.ident]
+		state, ok, err := lastState(it.ident)
 		switch {
-		case ok && contains(done, r.State):
+		case err != nil:
+			return nil, err
+		case ok && contains(done, state):
 			ir.c.alreadyDone.Add(1)
 			continue
-		case ok && r.State == StateFailed && !retryFailed:
+		case ok && state == StateFailed && !retryFailed:
 			ir.c.previouslyFailed.Add(1)
 			continue
 		}
 		out = append(out, it)
 	}
-	return out
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -79,9 +80,11 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 	}
 	defer in.Close()
 	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
-	// prev is the resume state: an index of this operation's ledger, which
-	// grows with the ledger (the rows earlier runs reached), not the input.
-	var prev map[string]LedgerRow
+	defer res.close()
+	// prev is the resume state: this operation's ledger as identity → last
+	// state, on disk past a few thousand rows (see resumeIndex).
+	var prev *resumeIndex
+	defer func() { prev.close() }()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		rows, err := in.next(o.chunk())
 		if err != nil {
@@ -100,11 +103,12 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 			items[i].ident = "update|" + o.Input + ":" + strconv.Itoa(items[i].line) + "|" + items[i].id
 		}
 		if prev == nil {
-			if prev, err = resumeState(o.Ledger, updateIdent); err != nil {
+			if prev, err = openResumeIndex(o.Ledger, updateIdent); err != nil {
 				return nil, nil, false, err
 			}
 		}
-		return ir.filterDone(items, prev, o.RetryFailed, StateUpdated), unresolved, len(rows) == o.chunk(), nil
+		items, err = ir.filterDone(items, prev.lastState, o.RetryFailed, StateUpdated)
+		return items, unresolved, len(rows) == o.chunk(), err
 	}
 	return ir.streamItems(ctx, o.Ledger, o.Now, next, func(items []opItem) error { return planDiff(ctx, o, items, props) },
 		opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
@@ -219,32 +223,107 @@ func updateHeader(path string, head []string) ([]string, rowParser, error) {
 
 // keyResolver gives rows their record ids: a row's id column, else its
 // key through the import ledger, else through a search on commlog_key.
-// byKey, the import ledger's key → id map, is read once, on first use: an
-// index that grows with the import ledger, not with the input.
+// byKey, the import ledger read as key → id of its created records, is
+// built once, on first use, in a key index (on disk past a few thousand
+// keys), so that a ledger of millions of rows costs no more memory than a
+// small one.
 type keyResolver struct {
 	api          WriteAPI
 	input        string
 	importLedger string
-	byKey        map[string]string
+	byKey        *createdIndex
+}
+
+func (k *keyResolver) close() { k.byKey.close() }
+
+// createdIndex maps the keys of an import ledger to the ids of the records
+// its last event for the key says were created. An id is kept in the 48
+// bits a key entry has beside its state (HubSpot ids are decimal numbers
+// far below 2^48); any other id is kept in a map of its own.
+type createdIndex struct {
+	keys  *keyIndex
+	other map[keyID]string
+}
+
+const (
+	idNone uint8 = iota // the key's last event is not a creation
+	idPacked
+	idOther
+)
+
+// openCreatedIndex reads an import ledger ("": an empty index) with the
+// rules of LedgerCreated.
+func openCreatedIndex(path string) (*createdIndex, error) {
+	ci := &createdIndex{keys: newKeyIndex(filepath.Dir(path)), other: map[keyID]string{}}
+	if path == "" {
+		return ci, nil
+	}
+	err := ReadLedger(path, func(r LedgerRow) error {
+		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
+			return nil
+		}
+		id := parseKey(r.Key)
+		e := keyEntry{state: idNone}
+		if r.State == StateCreated && r.HubSpotID != "" {
+			if n, err := strconv.ParseUint(r.HubSpotID, 10, 48); err == nil && strconv.FormatUint(n, 10) == r.HubSpotID {
+				e = keyEntry{state: idPacked, file: uint16(n >> 32), line: uint32(n)}
+			} else {
+				e.state = idOther
+				ci.other[id] = r.HubSpotID
+			}
+		}
+		return ci.keys.put(id, e)
+	})
+	if err != nil {
+		ci.close()
+		return nil, err
+	}
+	return ci, nil
+}
+
+// id returns the record id the ledger gives key, "" when none.
+func (ci *createdIndex) id(key string) (string, error) {
+	id := parseKey(key)
+	e, ok, err := ci.keys.get(id)
+	switch {
+	case err != nil || !ok:
+		return "", err
+	case e.state == idPacked:
+		return strconv.FormatUint(uint64(e.file)<<32|uint64(e.line), 10), nil
+	case e.state == idOther:
+		return ci.other[id], nil
+	}
+	return "", nil
+}
+
+func (ci *createdIndex) close() {
+	if ci != nil {
+		ci.keys.close()
+	}
 }
 
 // resolve gives one chunk of rows their ids; unresolved hears of the rows
 // that have none (or more than one).
 func (k *keyResolver) resolve(ctx context.Context, rows []updateRow, unresolved func(updateRow, string)) ([]opItem, error) {
 	if k.byKey == nil {
-		k.byKey = map[string]string{}
-		if k.importLedger != "" {
-			recs, err := LedgerCreated(k.importLedger)
-			if err != nil {
-				k.byKey = nil
-				return nil, err
-			}
-			for _, r := range recs {
-				k.byKey[r.Key] = r.ID
-			}
+		ci, err := openCreatedIndex(k.importLedger)
+		if err != nil {
+			return nil, err
 		}
+		k.byKey = ci
 	}
-	byKey := k.byKey
+	fromLedger := make(map[string]string, len(rows))
+	for _, r := range rows {
+		if r.id != "" || r.key == "" {
+			continue
+		}
+		id, err := k.byKey.id(r.key)
+		if err != nil {
+			return nil, err
+		}
+		fromLedger[r.key] = id
+	}
+	byKey := fromLedger
 	var search []string
 	for _, r := range rows {
 		if r.id == "" && byKey[r.key] == "" {
