@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,7 +26,11 @@ func TestKeyIndexMatchesAMap(t *testing.T) {
 			ref := map[keyID]keyEntry{}
 			keyOf := func(i int) keyID { return parseKey(fmt.Sprintf("key-%d", i)) }
 			const universe = 3000
-			for op := 0; op < 20000; op++ {
+			ops := 20000
+			if memKeys <= 3 {
+				ops = 5000 // a spill every put or two: merges dominate
+			}
+			for op := 0; op < ops; op++ {
 				id := keyOf(rng.IntN(universe))
 				if rng.IntN(3) == 0 {
 					e := keyEntry{state: uint8(rng.IntN(6)), file: uint16(rng.IntN(4)), line: uint32(rng.IntN(1 << 20))}
@@ -260,5 +266,71 @@ func TestCreatedIndexAgreesWithLedgerCreated(t *testing.T) {
 		if err != nil || got != want[k] {
 			t.Fatalf("id(%s) = %q, %v; LedgerCreated says %q", k, got, err, want[k])
 		}
+	}
+}
+
+// TestEachCreatedAgreesWithLedgerCreated: the streaming reader yields the
+// same records as LedgerCreated (order aside) on a ledger of more keys than
+// the indexes keep in memory, including body hashes a later event of the
+// same record inherits and ones a different record must not.
+func TestEachCreatedAgreesWithLedgerCreated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "import.csv")
+	l, _, err := OpenLedger(path, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 9))
+	const keys = defaultMemKeys * 2
+	var evs []LedgerRow
+	for i := range keys * 3 {
+		k := fmt.Sprintf("k%d", rng.IntN(keys))
+		r := LedgerRow{RunID: "r", SourceFile: "in.csv", SourceLine: i, Key: k, Operation: OpCreate,
+			HubSpotID: fmt.Sprint(50000000000 + rng.IntN(3)), State: StateCreated}
+		switch rng.IntN(7) {
+		case 0:
+			r.State, r.HubSpotID = StateSent, ""
+		case 1:
+			r.State = StateFailed
+		case 2:
+			r.BodySHA256 = fmt.Sprintf("h%d", i) // a create with its hash
+		case 3:
+			r.Operation = OpReconcile // no hash: inherits it when the id matches
+		case 4:
+			r.State = StateSkipped
+		case 5:
+			r.Operation, r.State = OpPlan, StatePlanned
+		}
+		evs = append(evs, r)
+	}
+	if err := l.Append(evs...); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	want, err := LedgerCreated(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []CreatedRecord
+	if err := EachCreated(path, func(r CreatedRecord) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	inherited := 0
+	for _, r := range want {
+		if r.BodySHA256 != "" && evs[r.Line].BodySHA256 == "" { // SourceLine is the event's index
+			inherited++
+		}
+	}
+	if inherited == 0 {
+		t.Fatal("no record inherits its hash: the test misses the carry")
+	}
+	byKey := func(a, b CreatedRecord) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(want, byKey)
+	slices.SortFunc(got, byKey)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("EachCreated (-LedgerCreated +EachCreated):\n%s", d)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Errorf("files beside the ledger: %v", names)
 	}
 }

@@ -204,3 +204,100 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// EachCreated calls fn with every record LedgerCreated would list, in the
+// order of each key's last event instead of its first, in memory that does
+// not grow with the ledger: two passes over the file, with three key indexes
+// (see keyIndex) in between. The exception is the rare key whose last
+// event inherits its body hash from an earlier one (a reconcile after a
+// create of the same record): that hash waits in a map from the earlier
+// event to the last.
+func EachCreated(path string, fn func(CreatedRecord) error) error {
+	dir := filepath.Dir(path)
+	final, hashFrom, lastID := newKeyIndex(dir), newKeyIndex(dir), newKeyIndex(dir)
+	defer final.close()
+	defer hashFrom.close()
+	defer lastID.close()
+	relevant := func(r LedgerRow) bool {
+		return r.Key != "" && r.Operation != OpPlan && r.State != StateSkipped && r.State != StateInvalid
+	}
+	// Pass 1: per key, the ordinal of its last event, whether that event is
+	// a creation, and the ordinal of the event whose body hash it carries.
+	n := uint32(0)
+	err := ReadLedger(path, func(r LedgerRow) error {
+		if !relevant(r) {
+			return nil
+		}
+		n++
+		k := parseKey(r.Key)
+		prev, hadPrev, err := lastID.get(k)
+		if err != nil {
+			return err
+		}
+		from := keyEntry{} // state 0: no hash
+		switch {
+		case r.BodySHA256 != "":
+			from = keyEntry{state: 1, line: n}
+		case hadPrev && prev == idEntry(r.HubSpotID):
+			if from, _, err = hashFrom.get(k); err != nil {
+				return err
+			}
+		}
+		created := uint8(0)
+		if r.State == StateCreated && r.HubSpotID != "" {
+			created = 1
+		}
+		for _, put := range []struct {
+			ix *keyIndex
+			e  keyEntry
+		}{{hashFrom, from}, {lastID, idEntry(r.HubSpotID)}, {final, keyEntry{state: created, line: n}}} {
+			if err := put.ix.put(k, put.e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Pass 2: a record is emitted at its key's last event.
+	carry := map[keyID]string{}
+	i := uint32(0)
+	return ReadLedger(path, func(r LedgerRow) error {
+		if !relevant(r) || i == n {
+			return nil
+		}
+		i++
+		k := parseKey(r.Key)
+		last, _, err := final.get(k)
+		if err != nil || last.state != 1 {
+			return err
+		}
+		from, _, err := hashFrom.get(k)
+		if err != nil {
+			return err
+		}
+		if from.state == 1 && from.line == i && last.line != i {
+			carry[k] = r.BodySHA256
+		}
+		if last.line != i {
+			return nil
+		}
+		hash := r.BodySHA256
+		if from.state == 1 && from.line != i {
+			hash = carry[k]
+			delete(carry, k)
+		}
+		return fn(CreatedRecord{Key: r.Key, ID: r.HubSpotID, BodySHA256: hash, File: r.SourceFile, Line: r.SourceLine})
+	})
+}
+
+// idEntry packs a 48-bit hash of a record id into a key entry: equality is
+// all EachCreated asks of it.
+func idEntry(id string) keyEntry {
+	h := mix64(uint64(len(id)))
+	for i := 0; i < len(id); i++ {
+		h = mix64(h ^ uint64(id[i]))
+	}
+	return keyEntry{state: 1, file: uint16(h >> 32), line: uint32(h)}
+}
