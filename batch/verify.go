@@ -25,6 +25,8 @@ type VerifyOptions struct {
 	// SkipAssociations leaves out the dangling-association check, which
 	// costs one request per record.
 	SkipAssociations bool
+
+	chunkSize int // records read from HubSpot at a time; 0 = verifyChunkSize (tests use a few)
 }
 
 // Drift is one finding.
@@ -60,11 +62,45 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
-	recs, err := LedgerCreated(o.Ledger)
+	if o.chunkSize <= 0 {
+		o.chunkSize = verifyChunkSize
+	}
+	rep := &VerifyReport{Ledger: o.Ledger, Counts: map[string]int{}, Drift: []Drift{}}
+	bad := map[string]bool{}
+	// The ledger's records are checked a chunk at a time: memory follows
+	// the chunk (and the drift found), not the ledger.
+	var chunk []CreatedRecord
+	check := func() error {
+		err := verifyChunk(ctx, o, rep, bad, chunk)
+		chunk = chunk[:0]
+		return err
+	}
+	err := EachCreated(o.Ledger, func(r CreatedRecord) error {
+		if chunk = append(chunk, r); len(chunk) < o.chunkSize {
+			return nil
+		}
+		return check()
+	})
+	if err == nil && len(chunk) > 0 {
+		err = check()
+	}
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Ledger: o.Ledger, Checked: len(recs), Counts: map[string]int{}, Drift: []Drift{}}
+	rep.OK = rep.Checked - len(bad)
+	rep.Requests = o.API.Stats().Requests
+	if len(rep.Drift) > 0 {
+		return rep, fmt.Errorf("%d of %d records drifted (%s): %w", len(bad), rep.Checked, countsText(rep.Counts), ErrDrift)
+	}
+	return rep, nil
+}
+
+// verifyChunkSize is how many records verify reads from HubSpot at a time.
+const verifyChunkSize = 10000
+
+// verifyChunk checks one chunk of the ledger's records against HubSpot.
+func verifyChunk(ctx context.Context, o VerifyOptions, rep *VerifyReport, bad map[string]bool, recs []CreatedRecord) error {
+	rep.Checked += len(recs)
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -72,7 +108,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 	props := []string{"hs_communication_body", KeyProperty}
 	live, err := readObjects(ctx, o.API, crm.Communications, ids, props, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var gone []string
 	for _, r := range recs {
@@ -82,9 +118,8 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 	}
 	archived, err := readObjects(ctx, o.API, crm.Communications, gone, []string{"hs_object_id"}, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	bad := map[string]bool{}
 	add := func(kind string, r CreatedRecord, detail string) {
 		rep.Drift = append(rep.Drift, Drift{Kind: kind, ID: r.ID, Key: r.Key, Source: fmt.Sprintf("%s:%d", r.File, r.Line), Detail: detail})
 		rep.Counts[kind]++
@@ -106,16 +141,9 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 		}
 	}
 	if !o.SkipAssociations && len(present) > 0 {
-		if err := danglingAssociations(ctx, o, present, add); err != nil {
-			return nil, err
-		}
+		return danglingAssociations(ctx, o, present, add)
 	}
-	rep.OK = rep.Checked - len(bad)
-	rep.Requests = o.API.Stats().Requests
-	if len(rep.Drift) > 0 {
-		return rep, fmt.Errorf("%d of %d records drifted (%s): %w", len(bad), rep.Checked, countsText(rep.Counts), ErrDrift)
-	}
-	return rep, nil
+	return nil
 }
 
 func archivedHas(m map[string]crm.Object, id string) bool { _, ok := m[id]; return ok }

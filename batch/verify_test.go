@@ -43,20 +43,22 @@ func TestVerifyFindsEveryKindOfDrift(t *testing.T) {
 	l.Append(LedgerRow{RunID: "x", Key: "never-existed", Operation: OpCreate, State: StateCreated, HubSpotID: "987654321"})
 	l.Close()
 
-	rep, err = Verify(ctx, VerifyOptions{Ledger: led, API: env.client})
-	if !errors.Is(err, ErrDrift) || !errors.Is(err, ErrRowsFailed) {
-		t.Fatalf("verify with drift: err = %v", err)
-	}
-	got := map[string]string{}
-	for _, d := range rep.Drift {
-		got[d.ID] = d.Kind
-	}
-	want := map[string]string{comms[0].ID: DriftArchived, comms[1].ID: DriftChanged, comms[2].ID: DriftDangling, "987654321": DriftMissing}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("drift (-want +got):\n%s", d)
-	}
-	if rep.Checked != 21 || rep.OK != 17 {
-		t.Errorf("checked %d ok %d, want 21 and 17", rep.Checked, rep.OK)
+	for _, chunk := range []int{0, 3} { // one chunk; a chunk of 3 records at a time
+		rep, err = Verify(ctx, VerifyOptions{Ledger: led, API: env.client, chunkSize: chunk})
+		if !errors.Is(err, ErrDrift) || !errors.Is(err, ErrRowsFailed) {
+			t.Fatalf("chunk %d: verify with drift: err = %v", chunk, err)
+		}
+		got := map[string]string{}
+		for _, d := range rep.Drift {
+			got[d.ID] = d.Kind
+		}
+		want := map[string]string{comms[0].ID: DriftArchived, comms[1].ID: DriftChanged, comms[2].ID: DriftDangling, "987654321": DriftMissing}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("chunk %d: drift (-want +got):\n%s", chunk, d)
+		}
+		if rep.Checked != 21 || rep.OK != 17 {
+			t.Errorf("chunk %d: checked %d ok %d, want 21 and 17", chunk, rep.Checked, rep.OK)
+		}
 	}
 
 	// Without the association check the dangling record passes.
