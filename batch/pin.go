@@ -265,37 +265,47 @@ func pinItems(ctx context.Context, o PinOptions, ir *itemRunner, res *keyResolve
 }
 
 // latestPerContact finds, for every contact, the newest communication the
-// ledger created for it.
+// ledger created for it. The ledger's records are read from HubSpot 10,000
+// at a time: memory follows the contacts, not the ledger.
 func latestPerContact(ctx context.Context, o PinOptions) ([]opItem, error) {
-	recs, err := LedgerCreated(o.FromLedger)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = r.ID
-	}
-	objs, err := readObjects(ctx, o.API, crm.Communications, ids, []string{"hs_timestamp"}, false)
-	if err != nil {
-		return nil, err
-	}
-	contactsOf, err := o.API.BatchReadAssociations(ctx, crm.Communications, crm.Contacts, ids)
-	if err != nil {
-		return nil, fmt.Errorf("reading the contacts of %d communications: %w", len(ids), err)
-	}
 	type best struct{ ts, comm string }
 	newest := map[string]best{}
-	for _, id := range ids {
-		obj, ok := objs[id]
-		if !ok {
-			continue
+	var ids []string
+	flush := func() error {
+		objs, err := readObjects(ctx, o.API, crm.Communications, ids, []string{"hs_timestamp"}, false)
+		if err != nil {
+			return err
 		}
-		ts := obj.Properties["hs_timestamp"]
-		for _, c := range contactsOf[id] {
-			if b, ok := newest[c.ID]; !ok || ts > b.ts || (ts == b.ts && id > b.comm) {
-				newest[c.ID] = best{ts, id}
+		contactsOf, err := o.API.BatchReadAssociations(ctx, crm.Communications, crm.Contacts, ids)
+		if err != nil {
+			return fmt.Errorf("reading the contacts of %d communications: %w", len(ids), err)
+		}
+		for _, id := range ids {
+			obj, ok := objs[id]
+			if !ok {
+				continue
+			}
+			ts := obj.Properties["hs_timestamp"]
+			for _, c := range contactsOf[id] {
+				if b, ok := newest[c.ID]; !ok || ts > b.ts || (ts == b.ts && id > b.comm) {
+					newest[c.ID] = best{ts, id}
+				}
 			}
 		}
+		ids = ids[:0]
+		return nil
+	}
+	err := EachCreated(o.FromLedger, func(r CreatedRecord) error {
+		if ids = append(ids, r.ID); len(ids) < ledgerReadChunk {
+			return nil
+		}
+		return flush()
+	})
+	if err == nil && len(ids) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		return nil, err
 	}
 	contacts := sortedKeys(newest)
 	sort.Strings(contacts)

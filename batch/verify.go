@@ -26,7 +26,7 @@ type VerifyOptions struct {
 	// costs one request per record.
 	SkipAssociations bool
 
-	chunkSize int // records read from HubSpot at a time; 0 = verifyChunkSize (tests use a few)
+	chunkSize int // records read from HubSpot at a time; 0 = ledgerReadChunk (tests use a few)
 }
 
 // Drift is one finding.
@@ -63,7 +63,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 		o.Workers = 4
 	}
 	if o.chunkSize <= 0 {
-		o.chunkSize = verifyChunkSize
+		o.chunkSize = ledgerReadChunk
 	}
 	rep := &VerifyReport{Ledger: o.Ledger, Counts: map[string]int{}, Drift: []Drift{}}
 	bad := map[string]bool{}
@@ -95,8 +95,9 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 	return rep, nil
 }
 
-// verifyChunkSize is how many records verify reads from HubSpot at a time.
-const verifyChunkSize = 10000
+// ledgerReadChunk is how many of a ledger's records verify and pin
+// --latest-per-contact read from HubSpot at a time.
+const ledgerReadChunk = 10000
 
 // verifyChunk checks one chunk of the ledger's records against HubSpot.
 func verifyChunk(ctx context.Context, o VerifyOptions, rep *VerifyReport, bad map[string]bool, recs []CreatedRecord) error {
