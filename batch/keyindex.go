@@ -475,9 +475,7 @@ func loadLedgerState(path string, keys *keyIndex) (*ledgerState, error) {
 		if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil && t.After(st.lastEvent) {
 			st.lastEvent = t
 		}
-		// Skipped and invalid events never settle a key: a skip rule or a
-		// bad row may share its key with a row that was created.
-		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
+		if !settlesKey(r) {
 			return nil
 		}
 		id := parseKey(r.Key)

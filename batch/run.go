@@ -423,7 +423,7 @@ func (ri *resumeIndex) code(state string) uint8 {
 	i := slices.Index(ri.states, state)
 	if i < 0 {
 		if len(ri.states) == 255 {
-			return 255 // never: the ledger has a dozen states
+			return 0 // never (the ledger has a dozen states); read as "no event"
 		}
 		ri.states = append(ri.states, state)
 		i = len(ri.states) - 1
@@ -434,7 +434,7 @@ func (ri *resumeIndex) code(state string) uint8 {
 // lastState is the state of the identity's last event.
 func (ri *resumeIndex) lastState(ident string) (string, bool, error) {
 	e, ok, err := ri.keys.get(parseKey(ident))
-	if err != nil || !ok || int(e.state) > len(ri.states) {
+	if err != nil || !ok || e.state == 0 || int(e.state) > len(ri.states) {
 		return "", false, err
 	}
 	return ri.states[e.state-1], true, nil

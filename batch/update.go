@@ -259,7 +259,7 @@ func openCreatedIndex(path string) (*createdIndex, error) {
 		return ci, nil
 	}
 	err := ReadLedger(path, func(r LedgerRow) error {
-		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
+		if !settlesKey(r) {
 			return nil
 		}
 		id := parseKey(r.Key)

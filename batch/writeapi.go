@@ -136,7 +136,7 @@ func LedgerCreated(path string) ([]CreatedRecord, error) {
 	last := map[string]LedgerRow{}
 	var order []string
 	err := ReadLedger(path, func(r LedgerRow) error {
-		if r.Key == "" || r.Operation == OpPlan || r.State == StateSkipped || r.State == StateInvalid {
+		if !settlesKey(r) {
 			return nil
 		}
 		if _, seen := last[r.Key]; !seen {
@@ -161,6 +161,14 @@ func LedgerCreated(path string) ([]CreatedRecord, error) {
 		}
 	}
 	return out, nil
+}
+
+// settlesKey says whether a ledger event speaks for its key's state.
+// Keyless events (a duplicate row's) and plans do not; nor do skipped and
+// invalid events: a skip rule or a bad row may share its key with a row
+// that was created.
+func settlesKey(r LedgerRow) bool {
+	return r.Key != "" && r.Operation != OpPlan && r.State != StateSkipped && r.State != StateInvalid
 }
 
 // derivedPath names a file beside base: x.csv + ".archive.csv" → x.archive.csv.
@@ -218,14 +226,11 @@ func EachCreated(path string, fn func(CreatedRecord) error) error {
 	defer final.close()
 	defer hashFrom.close()
 	defer lastID.close()
-	relevant := func(r LedgerRow) bool {
-		return r.Key != "" && r.Operation != OpPlan && r.State != StateSkipped && r.State != StateInvalid
-	}
 	// Pass 1: per key, the ordinal of its last event, whether that event is
 	// a creation, and the ordinal of the event whose body hash it carries.
 	n := uint32(0)
 	err := ReadLedger(path, func(r LedgerRow) error {
-		if !relevant(r) {
+		if !settlesKey(r) {
 			return nil
 		}
 		n++
@@ -264,7 +269,7 @@ func EachCreated(path string, fn func(CreatedRecord) error) error {
 	carry := map[keyID]string{}
 	i := uint32(0)
 	return ReadLedger(path, func(r LedgerRow) error {
-		if !relevant(r) || i == n {
+		if !settlesKey(r) || i == n {
 			return nil
 		}
 		i++
