@@ -54,6 +54,7 @@ func checkGoals(r *Results) []GoalResult {
 		gs = append(gs,
 			goal(fmt.Sprintf("memory: peak RSS, %s rows", count(x.LargeRows)), x.LargeRSSMB, "<", 150, "MB"),
 			goal("memory: large ÷ small peak RSS", x.Ratio, "<=", 1.5, "×"),
+			goal("memory: re-run (all done) ÷ small peak RSS", x.RerunRatio, "<=", 1.5, "×"),
 		)
 	}
 	if x := r.Export; x != nil {
@@ -98,6 +99,7 @@ func WriteTable(w io.Writer, r *Results) error {
 		row("import peak RSS (limits off)", count(x.SmallRows)+" rows", fmt.Sprintf("%.1f MB", x.SmallRSSMB))
 		row("", count(x.LargeRows)+" rows", fmt.Sprintf("%.1f MB (%.0f records/s)", x.LargeRSSMB, x.LargeRecordsPerSecond))
 		row("", "ratio", fmt.Sprintf("%.2f×", x.Ratio))
+		row("", count(x.LargeRows)+" rows again, all done", fmt.Sprintf("%.1f MB (%.1f s)", x.RerunRSSMB, x.RerunSeconds))
 	}
 	if x := r.Export; x != nil {
 		row("export (limits off)", fmt.Sprintf("full, %s records", count(int(x.FullRecords))),

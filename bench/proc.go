@@ -146,6 +146,7 @@ func (s *sandboxProc) contactID(ctx context.Context) (string, error) {
 type importSummary struct {
 	Rows             int64   `json:"rows"`
 	Created          int64   `json:"created"`
+	AlreadyDone      int64   `json:"already_done"`
 	Failed           int64   `json:"failed"`
 	Invalid          int64   `json:"invalid"`
 	InDoubt          int64   `json:"in_doubt"`
