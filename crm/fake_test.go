@@ -68,7 +68,6 @@ type fakeHub struct {
 	nextID      int
 	assocs      map[string]bool // "from/fromID/to/toID/type"
 	props       []Property
-	groups      []PropertyGroup
 	owners      []Owner
 	requests    []string // "METHOD path?query body"
 	count429    int
@@ -215,8 +214,6 @@ func (h *fakeHub) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		h.v4(w, seg[3], seg[4], "labels/archive", body)
 	case len(seg) == 4 && seg[2] == "properties":
 		h.properties(w, r, body)
-	case len(seg) >= 5 && seg[2] == "properties" && seg[4] == "groups":
-		h.propertyGroups(w, r, seg[5:], body)
 	case len(seg) == 3 && seg[2] == "owners":
 		h.ownersPage(w, r)
 	default:
@@ -664,26 +661,6 @@ func (h *fakeHub) properties(w http.ResponseWriter, r *http.Request, body []byte
 	np := Property{Name: p.Name, Label: p.Label, Type: p.Type, FieldType: p.FieldType, GroupName: p.GroupName, Description: p.Description}
 	h.props = append(h.props, np)
 	writeJSON(w, 201, np)
-}
-
-func (h *fakeHub) propertyGroups(w http.ResponseWriter, r *http.Request, name []string, body []byte) {
-	switch {
-	case r.Method == http.MethodGet && len(name) == 1:
-		for _, g := range h.groups {
-			if g.Name == name[0] {
-				writeJSON(w, 200, g)
-				return
-			}
-		}
-		hubError(w, 404, "OBJECT_NOT_FOUND", "no property group "+name[0])
-	case r.Method == http.MethodPost && len(name) == 0:
-		var g PropertyGroup
-		_ = json.Unmarshal(body, &g)
-		h.groups = append(h.groups, g)
-		writeJSON(w, 201, g)
-	default:
-		hubError(w, 404, "OBJECT_NOT_FOUND", "resource not found")
-	}
 }
 
 func (h *fakeHub) ownersPage(w http.ResponseWriter, r *http.Request) {

@@ -39,49 +39,20 @@ var keyPropertyDef = PropertyCreate{
 	Label:       "commlog key",
 	Type:        "string",
 	FieldType:   "text",
-	GroupName:   KeyPropertyGroup,
 	Description: "Idempotency key written by commlog; do not edit.",
 }
 
-// KeyPropertyGroup is the property group commlog creates for its
-// properties, as HubSpot advises integrations to do: it makes them easy to
-// tell apart, and it does not depend on the name of a built-in group.
-const KeyPropertyGroup = "commlog"
-
-// PropertyGroup reads one property group; a missing group is a
-// NotFound error.
-func (c *Client) PropertyGroup(ctx context.Context, objectType, name string) (*PropertyGroup, error) {
-	var out PropertyGroup
-	if err := c.do(ctx, call{method: http.MethodGet, path: joinPath("crm", "v3", "properties", objectType, "groups", name), out: &out}); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// CreatePropertyGroup creates a property group (POST
-// /crm/v3/properties/{objectType}/groups). Retried like CreateProperty: an
-// existing name is a 409, so a retry cannot create it twice.
-func (c *Client) CreatePropertyGroup(ctx context.Context, objectType string, g PropertyGroup) (*PropertyGroup, error) {
-	var out PropertyGroup
-	body := struct {
-		Name         string `json:"name"`
-		Label        string `json:"label"`
-		DisplayOrder int    `json:"displayOrder"`
-	}{g.Name, g.Label, g.DisplayOrder}
-	if err := c.do(ctx, call{method: http.MethodPost, path: joinPath("crm", "v3", "properties", objectType, "groups"), body: body, out: &out}); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
 // EnsureKeyProperty creates the string property commlog_key on
-// communications if missing, in commlog's own property group (created
-// first when missing). A 409 from a concurrent create counts as success.
+// communications if missing, in the group HubSpot's own communication
+// properties are in (read from the same answer that says whether the
+// property exists, so a portal's first import costs one round trip more
+// and later ones none). A 409 from a concurrent create counts as success.
 func (c *Client) EnsureKeyProperty(ctx context.Context) error {
 	props, err := c.Properties(ctx, Communications)
 	if err != nil {
 		return err
 	}
+	group := ""
 	for _, p := range props {
 		if p.Name == KeyProperty {
 			if p.Type != "string" {
@@ -89,16 +60,16 @@ func (c *Client) EnsureKeyProperty(ctx context.Context) error {
 			}
 			return nil
 		}
-	}
-	if _, err := c.PropertyGroup(ctx, Communications, KeyPropertyGroup); IsNotFound(err) {
-		g := PropertyGroup{Name: KeyPropertyGroup, Label: "commlog", DisplayOrder: -1}
-		if _, err := c.CreatePropertyGroup(ctx, Communications, g); err != nil && !IsConflict(err) {
-			return err
+		if group == "" && p.HubspotDefined && p.GroupName != "" && (p.Name == "hs_communication_body" || p.Name == "hs_timestamp") {
+			group = p.GroupName
 		}
-	} else if err != nil {
-		return err
 	}
-	if _, err := c.CreateProperty(ctx, Communications, keyPropertyDef); err != nil && !IsConflict(err) {
+	if group == "" {
+		return errors.New("crm: cannot tell which property group communications use: hs_communication_body and hs_timestamp are missing from GET /crm/v3/properties/communications")
+	}
+	def := keyPropertyDef
+	def.GroupName = group
+	if _, err := c.CreateProperty(ctx, Communications, def); err != nil && !IsConflict(err) {
 		return err
 	}
 	return nil

@@ -340,15 +340,6 @@ type Property struct {
 	ModificationMetadata ModificationMetadata `json:"modificationMetadata"`
 }
 
-// PropertyGroup groups properties on a record's page. DisplayOrder -1 puts
-// a group after those with positive orders.
-type PropertyGroup struct {
-	Name         string `json:"name"`
-	Label        string `json:"label"`
-	DisplayOrder int    `json:"displayOrder"`
-	Archived     bool   `json:"archived"`
-}
-
 // ModificationMetadata says what may be done with a property.
 type ModificationMetadata struct {
 	ReadOnlyValue      bool `json:"readOnlyValue"`
