@@ -199,12 +199,12 @@ func archiveTargets(ctx context.Context, o ArchiveOptions) ([]opItem, error) {
 	var out []opItem
 	switch {
 	case o.FromLedger != "":
-		recs, err := LedgerCreated(o.FromLedger)
+		err := EachCreated(o.FromLedger, func(r CreatedRecord) error {
+			out = append(out, opItem{id: r.ID, key: r.Key, file: r.File, line: r.Line})
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, r := range recs {
-			out = append(out, opItem{id: r.ID, key: r.Key, file: r.File, line: r.Line})
 		}
 	case o.IDsFile != "":
 		ids, err := readIDsFile(o.IDsFile)
