@@ -252,7 +252,7 @@ const (
 )
 
 // openCreatedIndex reads an import ledger ("": an empty index) with the
-// rules of LedgerCreated.
+// rules of EachCreated (settlesKey; a key's last event decides).
 func openCreatedIndex(path string) (*createdIndex, error) {
 	ci := &createdIndex{keys: newKeyIndex(filepath.Dir(path)), other: map[keyID]string{}}
 	if path == "" {

@@ -129,40 +129,6 @@ type CreatedRecord struct {
 	Line       int
 }
 
-// LedgerCreated lists the records a ledger says were created and still
-// exist as far as it knows (a key's last event is "created"), in the
-// order they were first created.
-func LedgerCreated(path string) ([]CreatedRecord, error) {
-	last := map[string]LedgerRow{}
-	var order []string
-	err := ReadLedger(path, func(r LedgerRow) error {
-		if !settlesKey(r) {
-			return nil
-		}
-		if _, seen := last[r.Key]; !seen {
-			order = append(order, r.Key)
-		}
-		prev, had := last[r.Key]
-		// A reconcile event carries no body hash: keep the one the create had.
-		if had && r.BodySHA256 == "" && prev.HubSpotID == r.HubSpotID {
-			r.BodySHA256 = prev.BodySHA256
-		}
-		last[r.Key] = r
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []CreatedRecord
-	for _, k := range order {
-		r := last[k]
-		if r.State == StateCreated && r.HubSpotID != "" {
-			out = append(out, CreatedRecord{Key: k, ID: r.HubSpotID, BodySHA256: r.BodySHA256, File: r.SourceFile, Line: r.SourceLine})
-		}
-	}
-	return out, nil
-}
-
 // settlesKey says whether a ledger event speaks for its key's state.
 // Keyless events (a duplicate row's) and plans do not; nor do skipped and
 // invalid events: a skip rule or a bad row may share its key with a row
@@ -213,8 +179,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// EachCreated calls fn with every record LedgerCreated would list, in the
-// order of each key's last event instead of its first, in memory that does
+// EachCreated calls fn with every record a ledger says was created and
+// still exists as far as it knows (a key's last event is "created"), in the
+// order of each key's last event, in memory that does
 // not grow with the ledger: two passes over the file, with three key indexes
 // (see keyIndex) in between. The exception is the rare key whose last
 // event inherits its body hash from an earlier one (a reconcile after a
