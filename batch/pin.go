@@ -126,7 +126,7 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 				out[i] = pairResult(err, "")
 			case !ok:
 				out[i] = itemResult{state: StateFailed, category: "NOT_ASSOCIATED",
-					message: fmt.Sprintf("communication %s is not associated with %s %s (--associate creates the association)", it.props["communication_id"], it.assoc.toType, it.assoc.toID)}
+					message: fmt.Sprintf("communication %s is not associated with %s %s, or does not exist (--associate creates the association)", it.props["communication_id"], it.assoc.toType, it.assoc.toID)}
 			default:
 				byType[it.assoc.toType] = append(byType[it.assoc.toType], i)
 			}
