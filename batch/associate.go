@@ -64,10 +64,10 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 	defer in.Close()
 	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
 	defer res.close()
-	// prev is the resume state: this operation's ledger as identity → last
-	// state, on disk past a few thousand rows (see resumeIndex).
-	var prev *resumeIndex
-	defer func() { prev.close() }()
+	prev := &resumeFilter{ledger: o.Ledger, ident: func(r LedgerRow) string {
+		return assocIdent(r.SourceFile, r.SourceLine, r.HubSpotID, strings.HasPrefix(r.Message, "removed"))
+	}}
+	defer prev.close()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		rows, err := in.next(o.chunk())
 		if err != nil {
@@ -104,15 +104,7 @@ func Associate(ctx context.Context, o AssociateOptions) (*Summary, error) {
 			items[i].assoc, _ = parseAssoc(items[i].props["object_type"], items[i].props["object_id"], items[i].props["association_type"])
 			items[i].ident = assocIdent(items[i].file, items[i].line, items[i].id, o.Remove)
 		}
-		if prev == nil {
-			prev, err = openResumeIndex(o.Ledger, func(r LedgerRow) string {
-				return assocIdent(r.SourceFile, r.SourceLine, r.HubSpotID, strings.HasPrefix(r.Message, "removed"))
-			})
-			if err != nil {
-				return nil, nil, false, err
-			}
-		}
-		items, err = ir.filterDone(items, prev.lastState, o.RetryFailed, StateUpdated)
+		items, err = prev.filter(ir, items, o.RetryFailed, StateUpdated)
 		return items, bad, len(rows) == o.chunk(), err
 	}
 	verb := "added"

@@ -83,10 +83,8 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 			return items, bad, rows[len(rows)-1].line, len(rows) == o.chunk(), err
 		}
 	}
-	// prev is the resume state: this operation's ledger as identity → last
-	// state, on disk past a few thousand rows (see resumeIndex).
-	var prev *resumeIndex
-	defer func() { prev.close() }()
+	prev := &resumeFilter{ledger: o.Ledger, ident: func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key }}
+	defer prev.close()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		items, bad, chunkEnd, more, err := read(ctx)
 		if err != nil {
@@ -108,12 +106,7 @@ func Pin(ctx context.Context, o PinOptions) (*Summary, error) {
 			it.ident = "pin|" + it.id + "|" + it.key
 			kept = append(kept, it)
 		}
-		if prev == nil {
-			if prev, err = openResumeIndex(o.Ledger, func(r LedgerRow) string { return "pin|" + r.HubSpotID + "|" + r.Key }); err != nil {
-				return nil, nil, false, err
-			}
-		}
-		kept, err = ir.filterDone(kept, prev.lastState, o.RetryFailed, StateUpdated)
+		kept, err = prev.filter(ir, kept, o.RetryFailed, StateUpdated)
 		return kept, bad, more, err
 	}
 	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {

@@ -446,6 +446,28 @@ func (ri *resumeIndex) close() {
 	}
 }
 
+// resumeFilter drops the items an earlier run of a streaming operation
+// (update, associate, pin) finished or failed; it reads the operation's
+// ledger into a resumeIndex on first use.
+type resumeFilter struct {
+	ledger string
+	ident  func(LedgerRow) string
+	index  *resumeIndex
+}
+
+func (f *resumeFilter) filter(ir *itemRunner, items []opItem, retryFailed bool, done ...string) ([]opItem, error) {
+	if f.index == nil {
+		ri, err := openResumeIndex(f.ledger, f.ident)
+		if err != nil {
+			return nil, err
+		}
+		f.index = ri
+	}
+	return ir.filterDone(items, f.index.lastState, retryFailed, done...)
+}
+
+func (f *resumeFilter) close() { f.index.close() }
+
 // filterDone drops the items an earlier run finished (alreadyDone) or
 // failed (previouslyFailed, unless retryFailed); lastState says what the
 // ledger last recorded for an identity.

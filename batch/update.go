@@ -81,10 +81,8 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 	defer in.Close()
 	res := &keyResolver{api: o.API, input: o.Input, importLedger: o.ImportLedger}
 	defer res.close()
-	// prev is the resume state: this operation's ledger as identity → last
-	// state, on disk past a few thousand rows (see resumeIndex).
-	var prev *resumeIndex
-	defer func() { prev.close() }()
+	prev := &resumeFilter{ledger: o.Ledger, ident: updateIdent}
+	defer prev.close()
 	next := func(ctx context.Context) ([]opItem, []LedgerRow, bool, error) {
 		rows, err := in.next(o.chunk())
 		if err != nil {
@@ -102,12 +100,7 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 		for i := range items {
 			items[i].ident = "update|" + o.Input + ":" + strconv.Itoa(items[i].line) + "|" + items[i].id
 		}
-		if prev == nil {
-			if prev, err = openResumeIndex(o.Ledger, updateIdent); err != nil {
-				return nil, nil, false, err
-			}
-		}
-		items, err = ir.filterDone(items, prev.lastState, o.RetryFailed, StateUpdated)
+		items, err = prev.filter(ir, items, o.RetryFailed, StateUpdated)
 		return items, unresolved, len(rows) == o.chunk(), err
 	}
 	return ir.streamItems(ctx, o.Ledger, o.Now, next, func(items []opItem) error { return planDiff(ctx, o, items, props) },
@@ -312,7 +305,8 @@ func (k *keyResolver) resolve(ctx context.Context, rows []updateRow, unresolved 
 		}
 		k.byKey = ci
 	}
-	fromLedger := make(map[string]string, len(rows))
+	// byKey: this chunk's keys → the ids the import ledger gives them ("" when none).
+	byKey := make(map[string]string, len(rows))
 	for _, r := range rows {
 		if r.id != "" || r.key == "" {
 			continue
@@ -321,9 +315,8 @@ func (k *keyResolver) resolve(ctx context.Context, rows []updateRow, unresolved 
 		if err != nil {
 			return nil, err
 		}
-		fromLedger[r.key] = id
+		byKey[r.key] = id
 	}
-	byKey := fromLedger
 	var search []string
 	for _, r := range rows {
 		if r.id == "" && byKey[r.key] == "" {
