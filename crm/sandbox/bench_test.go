@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -138,5 +141,52 @@ func TestMillionCommunications(t *testing.T) {
 		map[string]any{"propertyName": "hs_communication_body", "operator": "EQ", "value": "message 999999: see you tomorrow at ten"}}}}})
 	if r.get("total") != float64(1) {
 		t.Errorf("search over a million: %s", r.raw)
+	}
+}
+
+// BenchmarkSearchIn measures the search commlog's import resume issues:
+// commlog_key IN 100 keys over 200,000 communications. One op is one
+// search request through the handler (decode, match, render 100 results).
+func BenchmarkSearchIn(b *testing.B) {
+	srv, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	tb := srv.st.table("communications")
+	tb.addProp(propertyDef{Name: "commlog_key", Label: "commlog key", Type: "string", FieldType: "text", GroupName: tb.groupOrder[0]})
+	const n = 200_000
+	key := func(i int) string {
+		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+		return hex.EncodeToString(sum[:16])
+	}
+	for i := range n {
+		srv.st.create(tb, map[string]string{
+			"hs_communication_channel_type": "WHATS_APP", "hs_communication_logged_from": "CRM",
+			"hs_communication_body": fmt.Sprintf("message %d: see you tomorrow at ten", i),
+			"hs_timestamp":          strconv.FormatInt(1714557600000+int64(i)*1000, 10),
+			"commlog_key":           key(i),
+		})
+		srv.st.pending = srv.st.pending[:0]
+	}
+	var values []string
+	for i := range 100 {
+		values = append(values, key(i*(n/100)+7))
+	}
+	body, err := json.Marshal(map[string]any{"limit": 100, "properties": []string{"commlog_key"},
+		"filterGroups": []any{map[string]any{"filters": []any{map[string]any{"propertyName": "commlog_key", "operator": "IN", "values": values}}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := srv.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/crm/v3/objects/communications/search", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"total":100`)) {
+			b.Fatalf("status %d: %.300s", rec.Code, rec.Body.Bytes())
+		}
 	}
 }

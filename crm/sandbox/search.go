@@ -316,37 +316,8 @@ func (s *Server) search(r *http.Request) result {
 		}
 	}
 	query := strings.ToLower(strings.TrimSpace(req.Query))
-	var hits []hit
-	for _, id := range tb.order {
-		o := tb.byID[id]
-		props, updated, visible := s.st.searchable(o, now)
-		if !visible {
-			continue
-		}
-		if !tb.matchGroups(req.FilterGroups, o, props, updated) {
-			continue
-		}
-		if query != "" && !tb.matchQuery(query, props) {
-			continue
-		}
-		hits = append(hits, hit{o: o, props: props, updated: updated})
-	}
-	if len(sorts) > 0 {
-		so := sorts[0]
-		def := tb.props[so.prop]
-		sort.SliceStable(hits, func(i, j int) bool {
-			a, aok := tb.hitValue(hits[i], so.prop)
-			b, bok := tb.hitValue(hits[j], so.prop)
-			if !aok || !bok {
-				return aok && !bok // unset values last
-			}
-			c, _ := compare(def, a, b)
-			if so.desc {
-				return c > 0
-			}
-			return c < 0
-		})
-	}
+	hits := s.st.matches(tb, req.FilterGroups, query, now, false)
+	tb.sortHits(hits, sorts)
 	total := len(hits)
 	res := collectionResponse{Total: &total, Results: []publicObject{}}
 	want := req.Properties
@@ -365,6 +336,57 @@ func (s *Server) search(r *http.Request) result {
 		res.Paging = &paging{Next: nextPage{After: strconv.Itoa(end)}}
 	}
 	return respond(http.StatusOK, res)
+}
+
+// matches returns the records search sees at now that match groups and
+// query, in tb.order's order. It looks at the candidates the equality
+// index names when it can (see table.candidates), else at every record;
+// scan forces the latter, for tests that hold the two to each other.
+func (st *store) matches(tb *table, groups []filterGroup, query string, now time.Time, scan bool) []hit {
+	ids, narrowed := []uint64(nil), false
+	if !scan {
+		ids, narrowed = tb.candidates(groups)
+	}
+	if !narrowed {
+		ids = tb.order
+	}
+	var hits []hit
+	for _, id := range ids {
+		o := tb.byID[id]
+		props, updated, visible := st.searchable(o, now)
+		if !visible {
+			continue
+		}
+		if !tb.matchGroups(groups, o, props, updated) {
+			continue
+		}
+		if query != "" && !tb.matchQuery(query, props) {
+			continue
+		}
+		hits = append(hits, hit{o: o, props: props, updated: updated})
+	}
+	return hits
+}
+
+// sortHits orders hits by the first sort, stably, unset values last.
+func (tb *table) sortHits(hits []hit, sorts []compiledSort) {
+	if len(sorts) == 0 {
+		return
+	}
+	so := sorts[0]
+	def := tb.props[so.prop]
+	sort.SliceStable(hits, func(i, j int) bool {
+		a, aok := tb.hitValue(hits[i], so.prop)
+		b, bok := tb.hitValue(hits[j], so.prop)
+		if !aok || !bok {
+			return aok && !bok // unset values last
+		}
+		c, _ := compare(def, a, b)
+		if so.desc {
+			return c > 0
+		}
+		return c < 0
+	})
 }
 
 func (tb *table) hitValue(h hit, prop string) (string, bool) {

@@ -41,6 +41,10 @@ type table struct {
 	// unique: property → value → id, for hasUniqueValue properties, over
 	// records that are not archived.
 	unique map[string]map[string]uint64
+	// eq: property → equality index, narrowing EQ and IN searches (see
+	// eqIndex); eqCap is the most records one value's posting lists.
+	eq    map[string]*eqIndex
+	eqCap int
 	// groups are the property groups, built-in first, in creation order.
 	groups     map[string]*propertyGroup
 	groupOrder []string
@@ -72,7 +76,7 @@ func (st *store) clear() {
 	st.tables = make(map[string]*table, len(objectTypes))
 	for _, t := range objectTypes {
 		tb := &table{typ: t, byID: map[uint64]*object{}, props: map[string]*propertyDef{}, unique: map[string]map[string]uint64{},
-			groups: map[string]*propertyGroup{}}
+			groups: map[string]*propertyGroup{}, eq: map[string]*eqIndex{}, eqCap: defaultEqCap}
 		tb.addGroup(builtinGroup(t))
 		for _, p := range builtinProperties(t.name) {
 			tb.addProp(p)
@@ -103,6 +107,7 @@ func (tb *table) addProp(p propertyDef) {
 		}
 		tb.unique[p.Name] = idx
 	}
+	tb.buildEq(p.Name)
 }
 
 func (st *store) table(name string) *table { return st.tables[name] }
@@ -218,8 +223,8 @@ func (st *store) create(tb *table, props map[string]string) *object {
 // update applies validated changes: "" clears a property.
 func (st *store) update(tb *table, o *object, changes map[string]string) {
 	now := st.now().UTC().Truncate(time.Millisecond)
+	tb.unindex(o) // before beforeWrite: the equality index holds o.indexed too
 	st.beforeWrite(o, now)
-	tb.unindex(o)
 	for k, v := range changes {
 		if v == "" {
 			delete(o.props, k)
@@ -237,15 +242,21 @@ func (st *store) archive(tb *table, o *object) {
 		return
 	}
 	now := st.now().UTC().Truncate(time.Millisecond)
-	st.beforeWrite(o, now)
 	tb.unindex(o)
+	st.beforeWrite(o, now)
 	o.archived = true
 	o.archivedAt = now
 	o.updated = now
+	tb.index(o) // search may still see the version before the archive
 	st.logPut(tb, o)
 }
 
+// index adds o to the unique and equality indexes; unindex removes it.
+// They bracket every change to o.props, o.archived and o.indexed.
 func (tb *table) index(o *object) {
+	for p, ix := range tb.eq {
+		tb.eqRecord(ix, p, o, true)
+	}
 	if o.archived {
 		return
 	}
@@ -257,6 +268,9 @@ func (tb *table) index(o *object) {
 }
 
 func (tb *table) unindex(o *object) {
+	for p, ix := range tb.eq {
+		tb.eqRecord(ix, p, o, false)
+	}
 	for p, idx := range tb.unique {
 		if v, ok := o.props[p]; ok && idx[v] == o.id {
 			delete(idx, v)
