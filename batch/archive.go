@@ -2,12 +2,14 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,84 +72,54 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	}
 	ir := &itemRunner{runner: newRunner(o.config(OpArchive, RunLogPath(o.Ledger), o.API)), opName: OpArchive, batchSize: o.BatchSize, idempotent: true}
 
-	targets, err := archiveTargets(ctx, o)
+	// Every pass below streams: targets wait in spools on disk, never in
+	// memory, however many a --where or a ledger names.
+	dir := filepath.Dir(o.Ledger)
+	todo, err := newItemSpool(dir)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := resumeState(o.Ledger, archiveIdent)
-	if err != nil {
+	defer todo.close()
+	if err := ir.archiveTodo(ctx, o, todo); err != nil {
 		return nil, err
 	}
-	items := make([]opItem, 0, len(targets))
-	seen := map[string]bool{}
-	for _, t := range targets {
-		if seen[t.id] {
-			continue
-		}
-		seen[t.id] = true
-		t.ident = "archive|" + t.id
-		items = append(items, t)
-	}
-	ir.c.rows.Add(int64(len(items)))
-	if items, err = ir.filterDone(items, lastStateIn(prev), true, StateArchived); err != nil {
-		return nil, err
-	}
-	if len(items) > o.MaxDelete {
+	if todo.n > o.MaxDelete {
 		return ir.summary(), fmt.Errorf("%d communications to archive, more than --max-delete %d; nothing was archived: %w",
-			len(items), o.MaxDelete, ErrRefused)
+			todo.n, o.MaxDelete, ErrRefused)
 	}
-
-	// Read the targets: which exist, and which are commlog's own.
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.id
-	}
-	live, err := readObjects(ctx, o.API, crm.Communications, ids, []string{KeyProperty}, false)
+	live, err := newItemSpool(dir)
 	if err != nil {
 		return nil, err
 	}
-	var foreign []string
-	kept := items[:0]
-	for _, it := range items {
-		obj, ok := live[it.id]
-		if !ok {
-			ir.c.skipped.Add(1)
-			continue
-		}
-		it.key = obj.Properties[KeyProperty]
-		if it.key == "" {
-			foreign = append(foreign, it.id)
-		}
-		kept = append(kept, it)
+	defer live.close()
+	foreign, examples, err := ir.archiveLive(ctx, o, todo, live)
+	if err != nil {
+		return nil, err
 	}
-	items = kept
-	if len(foreign) > 0 && !o.IncludeForeign {
+	if foreign > 0 && !o.IncludeForeign {
 		return ir.summary(), fmt.Errorf("%d of %d targets were not created by commlog (no %s), e.g. %s; pass --include-foreign to archive them too; nothing was archived: %w",
-			len(foreign), len(items), KeyProperty, strings.Join(foreign[:min(3, len(foreign))], ", "), ErrRefused)
+			foreign, live.n, KeyProperty, strings.Join(examples, ", "), ErrRefused)
 	}
 	if o.Plan {
-		ir.c.planned.Add(int64(len(items)))
+		ir.c.planned.Add(int64(live.n))
 		if o.PlanOut != nil {
-			fmt.Fprintln(o.PlanOut, "id,commlog_key")
-			for _, it := range items {
-				fmt.Fprintf(o.PlanOut, "%s,%s\n", it.id, it.key)
-			}
+			return ir.summary(), writeArchivePlan(o.PlanOut, live, o.chunk())
 		}
 		return ir.summary(), nil
 	}
-	if len(items) == 0 {
+	if live.n == 0 {
 		return ir.summary(), nil
 	}
 	if !o.Yes {
 		if o.Confirm == nil {
-			return ir.summary(), fmt.Errorf("archiving %d communications needs a confirmation: pass --yes when not on a terminal: %w", len(items), ErrRefused)
+			return ir.summary(), fmt.Errorf("archiving %d communications needs a confirmation: pass --yes when not on a terminal: %w", live.n, ErrRefused)
 		}
-		ok, err := o.Confirm(ctx, len(items))
+		ok, err := o.Confirm(ctx, live.n)
 		if err != nil {
 			return ir.summary(), err
 		}
 		if !ok {
-			return ir.summary(), fmt.Errorf("archiving %d communications was not confirmed; nothing was archived: %w", len(items), ErrRefused)
+			return ir.summary(), fmt.Errorf("archiving %d communications was not confirmed; nothing was archived: %w", live.n, ErrRefused)
 		}
 	}
 
@@ -155,22 +127,24 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	if snap == "" {
 		snap = derivedPath(o.Ledger, ".snapshot-"+ir.runID+".jsonl")
 	}
-	if err := writeSnapshot(ctx, o.API, snap, ids0(items), ir.workers()); err != nil {
+	if err := writeSnapshot(ctx, o.API, snap, live, o.chunk(), ir.workers()); err != nil {
 		return ir.summary(), err
 	}
-	ir.log.Info("snapshot written", "file", snap, "records", len(items))
+	ir.log.Info("snapshot written", "file", snap, "records", live.n)
+	ir.warnings = []string{"snapshot: " + snap}
 
-	led, torn, err := OpenLedger(o.Ledger, o.Now)
+	rd, err := live.read()
 	if err != nil {
-		return nil, err
+		return ir.summary(), err
 	}
-	defer led.Close()
-	if torn != "" {
-		ir.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", o.Ledger, "bytes", len(torn))
+	next := func(context.Context) ([]opItem, []LedgerRow, bool, error) {
+		items, err := rd.next(o.chunk())
+		for i := range items {
+			items[i].ident = "archive|" + items[i].id
+		}
+		return items, nil, len(items) == o.chunk(), err
 	}
-	ir.led = led
-	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
-	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+	return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		if err := o.API.BatchArchive(ctx, crm.Communications, ids0(batch)); err != nil {
 			return nil, err
 		}
@@ -180,8 +154,6 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 		}
 		return res, nil
 	}))
-	sum, err := ir.end(err, []string{"snapshot: " + snap}, smp)
-	return sum, err
 }
 
 func archiveIdent(r LedgerRow) string { return "archive|" + r.HubSpotID }
@@ -194,44 +166,137 @@ func ids0(items []opItem) []string {
 	return out
 }
 
-// archiveTargets lists the records the options choose.
-func archiveTargets(ctx context.Context, o ArchiveOptions) ([]opItem, error) {
-	var out []opItem
+// archiveTodo spools the targets the options choose, each id once, less
+// those an earlier run archived (a failed archive is tried again: it is
+// idempotent), a chunk at a time.
+func (ir *itemRunner) archiveTodo(ctx context.Context, o ArchiveOptions, todo *itemSpool) error {
+	seen := newKeyIndex(filepath.Dir(o.Ledger))
+	defer seen.close()
+	prev := &resumeFilter{ledger: o.Ledger, ident: archiveIdent}
+	defer prev.close()
+	var chunk []opItem
+	flush := func() error {
+		ir.c.rows.Add(int64(len(chunk)))
+		items, err := prev.filter(ir, chunk, true, StateArchived)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := todo.add(it); err != nil {
+				return err
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	err := eachArchiveTarget(ctx, o, func(t opItem) error {
+		t.ident = "archive|" + t.id
+		k := parseKey(t.ident)
+		if _, dup, err := seen.get(k); err != nil || dup {
+			return err
+		}
+		if err := seen.put(k, keyEntry{}); err != nil {
+			return err
+		}
+		if chunk = append(chunk, t); len(chunk) == o.chunk() {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// archiveLive reads the spooled targets from HubSpot, a chunk at a time,
+// and spools those that exist with their commlog_key; targets gone already
+// count as skipped. It counts the live targets without a key (not
+// commlog's own) and returns the first three of their ids.
+func (ir *itemRunner) archiveLive(ctx context.Context, o ArchiveOptions, todo, live *itemSpool) (foreign int, examples []string, err error) {
+	rd, err := todo.read()
+	if err != nil {
+		return 0, nil, err
+	}
+	for {
+		items, err := rd.next(o.chunk())
+		if err != nil || len(items) == 0 {
+			return foreign, examples, err
+		}
+		objs, err := readObjects(ctx, o.API, crm.Communications, ids0(items), []string{KeyProperty}, false)
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, it := range items {
+			obj, ok := objs[it.id]
+			if !ok {
+				ir.c.skipped.Add(1)
+				continue
+			}
+			it.key = obj.Properties[KeyProperty]
+			if it.key == "" {
+				if foreign++; len(examples) < 3 {
+					examples = append(examples, it.id)
+				}
+			}
+			if err := live.add(it); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+}
+
+// writeArchivePlan lists a --plan run's targets.
+func writeArchivePlan(w io.Writer, live *itemSpool, chunk int) error {
+	rd, err := live.read()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "id,commlog_key")
+	for {
+		items, err := rd.next(chunk)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return bw.Flush()
+		}
+		for _, it := range items {
+			fmt.Fprintf(bw, "%s,%s\n", it.id, it.key)
+		}
+	}
+}
+
+// eachArchiveTarget calls fn with each record the options choose, in the
+// order the source gives them (duplicates included).
+func eachArchiveTarget(ctx context.Context, o ArchiveOptions, fn func(opItem) error) error {
 	switch {
 	case o.FromLedger != "":
-		err := EachCreated(o.FromLedger, func(r CreatedRecord) error {
-			out = append(out, opItem{id: r.ID, key: r.Key, file: r.File, line: r.Line})
-			return nil
+		return EachCreated(o.FromLedger, func(r CreatedRecord) error {
+			return fn(opItem{id: r.ID, key: r.Key, file: r.File, line: r.Line})
 		})
-		if err != nil {
-			return nil, err
-		}
 	case o.IDsFile != "":
-		ids, err := readIDsFile(o.IDsFile)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			out = append(out, opItem{id: id.id, file: o.IDsFile, line: id.line})
-		}
+		return eachID(o.IDsFile, func(id lineID) error {
+			return fn(opItem{id: id.id, file: o.IDsFile, line: id.line})
+		})
 	default:
 		filters, err := ParseWhere(o.Where)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !o.IncludeForeign {
 			filters = append(filters, crm.Filter{PropertyName: KeyProperty, Operator: "HAS_PROPERTY"})
 		}
 		req := crm.SearchRequest{FilterGroups: []crm.FilterGroup{{Filters: filters}}, Properties: []string{KeyProperty}}
 		err = o.API.SearchAll(ctx, crm.Communications, req, "hs_object_id", func(obj crm.Object) error {
-			out = append(out, opItem{id: obj.ID, key: obj.Properties[KeyProperty]})
-			return nil
+			return fn(opItem{id: obj.ID, key: obj.Properties[KeyProperty]})
 		})
 		if err != nil {
-			return nil, fmt.Errorf("searching the --where targets: %w", err)
+			return fmt.Errorf("searching the --where targets: %w", err)
 		}
+		return nil
 	}
-	return out, nil
 }
 
 type lineID struct {
@@ -239,15 +304,14 @@ type lineID struct {
 	line int
 }
 
-// readIDsFile reads record ids, one a line; blank lines, # comments and a
+// eachID reads record ids, one a line; blank lines, # comments and a
 // header line ("id" or "hs_object_id") are skipped.
-func readIDsFile(path string) ([]lineID, error) {
+func eachID(path string, fn func(lineID) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("--ids: %w", err)
+		return fmt.Errorf("--ids: %w", err)
 	}
 	defer f.Close()
-	var out []lineID
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		s := strings.TrimSpace(sc.Text())
@@ -259,14 +323,16 @@ func readIDsFile(path string) ([]lineID, error) {
 			continue
 		}
 		if !isDigits(s) {
-			return nil, fmt.Errorf("%s:%d: %q is not a record id", path, line, s)
+			return fmt.Errorf("%s:%d: %q is not a record id", path, line, s)
 		}
-		out = append(out, lineID{id: s, line: line})
+		if err := fn(lineID{id: s, line: line}); err != nil {
+			return err
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	return nil
 }
 
 func isDigits(s string) bool {
@@ -354,10 +420,11 @@ type SnapshotRecord struct {
 	CreatedAt    time.Time                     `json:"createdAt"`
 }
 
-// writeSnapshot saves every property and association of every target and
-// fsyncs the file before returning: nothing is archived before it is
-// complete. The file must not exist yet.
-func writeSnapshot(ctx context.Context, api WriteAPI, path string, ids []string, workers int) error {
+// writeSnapshot saves every property and association of every live
+// target, a chunk at a time, and fsyncs the file before returning: nothing
+// is archived before it is complete. The file must not exist yet; a
+// snapshot left incomplete by an error is removed.
+func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpool, chunk, workers int) (err error) {
 	defs, err := api.Properties(ctx, crm.Communications)
 	if err != nil {
 		return fmt.Errorf("reading communication properties: %w", err)
@@ -366,49 +433,62 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, ids []string,
 	for _, p := range defs {
 		names = append(names, p.Name)
 	}
-	objs, err := readObjects(ctx, api, crm.Communications, ids, names, false)
+	rd, err := live.read()
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	assocs, err := readAssociations(ctx, api, ids, assocObjectTypes, workers)
-	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	recs := make([]SnapshotRecord, len(ids))
-	for i, id := range ids {
-		o, ok := objs[id]
-		if !ok {
-			return fmt.Errorf("snapshot: communication %s was not found; nothing archived", id)
-		}
-		rec := SnapshotRecord{ID: id, Properties: o.Properties, CreatedAt: o.CreatedAt}
-		for _, t := range assocObjectTypes {
-			if l := assocs[t][id]; len(l) > 0 {
-				if rec.Associations == nil {
-					rec.Associations = map[string][]crm.AssociatedID{}
-				}
-				rec.Associations[t] = l
-			}
-		}
-		recs[i] = rec
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
+	defer func() {
+		if err != nil {
 			f.Close()
-			return fmt.Errorf("snapshot %s: %w", path, err)
+			os.Remove(path)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(bw)
+	for {
+		items, err := rd.next(chunk)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			break
+		}
+		ids := ids0(items)
+		objs, err := readObjects(ctx, api, crm.Communications, ids, names, false)
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		assocs, err := readAssociations(ctx, api, ids, assocObjectTypes, workers)
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		for _, id := range ids {
+			o, ok := objs[id]
+			if !ok {
+				return fmt.Errorf("snapshot: communication %s was not found; nothing archived", id)
+			}
+			rec := SnapshotRecord{ID: id, Properties: o.Properties, CreatedAt: o.CreatedAt}
+			for _, t := range assocObjectTypes {
+				if l := assocs[t][id]; len(l) > 0 {
+					if rec.Associations == nil {
+						rec.Associations = map[string][]crm.AssociatedID{}
+					}
+					rec.Associations[t] = l
+				}
+			}
+			if err := enc.Encode(rec); err != nil {
+				return fmt.Errorf("snapshot %s: %w", path, err)
+			}
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return fmt.Errorf("snapshot %s: fsync: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
@@ -419,31 +499,63 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, ids []string,
 
 // ReadSnapshot streams a snapshot's records with their line numbers.
 func ReadSnapshot(path string, fn func(line int, r SnapshotRecord) error) error {
-	f, err := os.Open(path)
+	s, err := openSnapshot(path)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
-		if len(strings.TrimSpace(string(b))) > 0 {
-			var r SnapshotRecord
-			if jerr := json.Unmarshal(b, &r); jerr != nil {
-				return fmt.Errorf("snapshot %s:%d: %w", path, line, jerr)
-			}
-			if r.ID == "" {
-				return fmt.Errorf("snapshot %s:%d: record without an id", path, line)
-			}
-			if ferr := fn(line, r); ferr != nil {
-				return ferr
-			}
-		}
+	defer s.close()
+	for {
+		line, r, err := s.record()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("snapshot %s:%d: %w", path, line, err)
+			return err
+		}
+		if err := fn(line, r); err != nil {
+			return err
 		}
 	}
 }
+
+// snapshotReader reads a snapshot one record at a time.
+type snapshotReader struct {
+	path string
+	f    *os.File
+	br   *bufio.Reader
+	line int
+}
+
+func openSnapshot(path string) (*snapshotReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return &snapshotReader{path: path, f: f, br: bufio.NewReaderSize(f, 1<<20)}, nil
+}
+
+// record returns the next record and its line; io.EOF after the last.
+func (s *snapshotReader) record() (int, SnapshotRecord, error) {
+	for {
+		b, err := s.br.ReadBytes('\n')
+		s.line++
+		if len(bytes.TrimSpace(b)) > 0 {
+			var r SnapshotRecord
+			if jerr := json.Unmarshal(b, &r); jerr != nil {
+				return 0, r, fmt.Errorf("snapshot %s:%d: %w", s.path, s.line, jerr)
+			}
+			if r.ID == "" {
+				return 0, r, fmt.Errorf("snapshot %s:%d: record without an id", s.path, s.line)
+			}
+			return s.line, r, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return 0, SnapshotRecord{}, io.EOF
+		}
+		if err != nil {
+			return 0, SnapshotRecord{}, fmt.Errorf("snapshot %s:%d: %w", s.path, s.line, err)
+		}
+	}
+}
+
+func (s *snapshotReader) close() { s.f.Close() }

@@ -333,15 +333,16 @@ func TestReadIDsFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ids.csv")
 	os.WriteFile(p, []byte("hs_object_id,other\n12,x\n\n# comment\n\"34\"\n"), 0o644)
-	got, err := readIDsFile(p)
-	if err != nil {
+	var got []lineID
+	collect := func(id lineID) error { got = append(got, id); return nil }
+	if err := eachID(p, collect); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff([]lineID{{"12", 2}, {"34", 5}}, got, cmp.AllowUnexported(lineID{})); d != "" {
 		t.Error(d)
 	}
 	os.WriteFile(p, []byte("12\nabc\n"), 0o644)
-	if _, err := readIDsFile(p); err == nil || !strings.Contains(err.Error(), "ids.csv:2") {
+	if err := eachID(p, collect); err == nil || !strings.Contains(err.Error(), "ids.csv:2") {
 		t.Errorf("bad id: %v", err)
 	}
 }

@@ -207,15 +207,11 @@ func Import(ctx context.Context, o ImportOptions) (*Summary, error) {
 		ledPath = planLedgerPath(o.Ledger)
 		_ = os.Remove(ledPath) // a plan ledger describes one plan only
 	}
-	led, torn, err := OpenLedger(ledPath, o.Now)
+	closeLedger, err := imp.openLedger(ledPath, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	defer led.Close()
-	if torn != "" {
-		imp.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", ledPath, "bytes", len(torn))
-	}
-	imp.led = led
+	defer closeLedger()
 
 	var warnings []string
 	if !o.Mapping.HasAssociations() {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -56,80 +58,79 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []opItem
-	var warnings []string
+	prev, err := openResumeIndex(o.Ledger, func(r LedgerRow) string { return restoreIdent(r.SourceFile, r.SourceLine) })
+	if err != nil {
+		return nil, err
+	}
+	defer prev.close()
+	// A first pass counts the records and finds those an earlier run sent
+	// without an answer: they are few (at most the batches in flight when
+	// it stopped), so they are held; the records themselves are not.
+	var doubt []opItem
+	var rows int64
 	err = ReadSnapshot(o.Snapshot, func(line int, r SnapshotRecord) error {
-		props := map[string]string{}
-		for k, v := range r.Properties {
-			if writable[k] && v != "" {
-				props[k] = v
-			}
+		rows++
+		ident := restoreIdent(o.Snapshot, line)
+		if state, ok, err := prev.lastState(ident); err != nil || !ok || (state != StateSent && state != StateInDoubt) {
+			return err
 		}
-		in := crm.CreateInput{Properties: props, ObjectWriteTraceID: "restore-" + r.ID}
-		for _, t := range sortedKeys(r.Associations) {
-			for _, a := range r.Associations[t] {
-				id, ok := defaultAssocLabels[a.Type]
-				if !ok {
-					id, ok = crm.DefaultAssociationTypeID(crm.Communications, t)
-				}
-				if !ok {
-					warnings = append(warnings, fmt.Sprintf("%s:%d: association to %s %s of type %q is not restored (not a default type)", o.Snapshot, line, t, a.ID, a.Type))
-					continue
-				}
-				in.Associations = append(in.Associations, crm.AssociationInput{
-					To: crm.ObjectID{ID: a.ID}, Types: []crm.AssociationType{{Category: crm.HubSpotDefined, TypeID: id}}})
-			}
-		}
-		items = append(items, opItem{file: o.Snapshot, line: line, key: props[KeyProperty], oldID: r.ID,
-			ident: restoreIdent(o.Snapshot, line), create: &in})
+		it, _ := restoreItem(o.Snapshot, line, r, writable)
+		doubt = append(doubt, opItem{file: it.file, line: it.line, key: it.key, oldID: it.oldID, ident: it.ident})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	ir.c.rows.Add(int64(len(items)))
-	prev, err := resumeState(o.Ledger, func(r LedgerRow) string { return restoreIdent(r.SourceFile, r.SourceLine) })
+	ir.c.rows.Add(rows)
+
+	snap, err := openSnapshot(o.Snapshot)
 	if err != nil {
 		return nil, err
+	}
+	defer snap.close()
+	src := &restoreSource{snap: snap, writable: writable}
+	// settled and hold are what reconciling the records in doubt found.
+	var settled map[string]string
+	var hold map[string]bool
+	lastState := func(ident string) (string, bool, error) {
+		if state, ok := settled[ident]; ok {
+			return state, state != "", nil
+		}
+		return prev.lastState(ident)
+	}
+	next := func(context.Context) ([]opItem, []LedgerRow, bool, error) {
+		items, err := src.next(o.chunk())
+		if err != nil {
+			return nil, nil, false, err
+		}
+		ir.warnings = src.summaryWarnings()
+		more := len(items) == o.chunk()
+		items = slices.DeleteFunc(items, func(it opItem) bool { return hold[it.ident] })
+		items, err = ir.filterDone(items, lastState, o.RetryFailed, StateCreated)
+		return items, nil, more, err
 	}
 	if o.Plan {
-		if items, err = ir.filterDone(items, lastStateIn(prev), o.RetryFailed, StateCreated); err != nil {
-			return nil, err
-		}
-		ir.c.planned.Add(int64(len(items)))
-		return ir.summary(), nil
+		return ir.streamItems(ctx, o.Ledger, o.Now, next, nil, nil)
 	}
 
-	led, torn, err := OpenLedger(o.Ledger, o.Now)
+	closeLedger, err := ir.openLedger(o.Ledger, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	defer led.Close()
-	if torn != "" {
-		ir.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", o.Ledger, "bytes", len(torn))
-	}
-	ir.led = led
+	defer closeLedger()
 	if err := o.API.EnsureKeyProperty(ctx); err != nil {
 		return nil, fmt.Errorf("creating the %s property: %w", KeyProperty, err)
 	}
 	// Records an earlier run sent without an answer: look them up by key
 	// before anything is created again.
-	hold, err := ir.reconcileRestore(ctx, o.API, items, prev)
+	if settled, hold, err = ir.reconcileRestore(ctx, o.API, doubt, prev.last); err != nil {
+		return ir.end(err, nil, nil)
+	}
+	items, _, more, err := next(ctx)
 	if err != nil {
-		return ir.end(err, warnings, nil)
+		return ir.end(err, ir.warnings, nil)
 	}
-	kept := items[:0]
-	for _, it := range items {
-		if !hold[it.ident] {
-			kept = append(kept, it)
-		}
-	}
-	if items, err = ir.filterDone(kept, lastStateIn(prev), o.RetryFailed, StateCreated); err != nil {
-		return ir.end(err, warnings, nil)
-	}
-
-	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
-	err = ir.runItems(ctx, items, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
+	return ir.streamOpen(ctx, items, nil, more, next, opFunc(func(ctx context.Context, batch []opItem) ([]itemResult, error) {
 		inputs := make([]crm.CreateInput, len(batch))
 		traces := make([]string, len(batch))
 		for i, it := range batch {
@@ -153,25 +154,92 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 		}
 		return out, nil
 	}))
-	return ir.end(err, warnings, smp)
 }
 
 func restoreIdent(file string, line int) string {
 	return "restore|" + filepath.Base(file) + ":" + strconv.Itoa(line)
 }
 
-// reconcileRestore settles the items an earlier run left sent or in doubt:
-// found by commlog_key → created; not found → sent again; no key to look
-// for → left in doubt, never sent twice.
-func (ir *itemRunner) reconcileRestore(ctx context.Context, api WriteAPI, items []opItem, prev map[string]LedgerRow) (hold map[string]bool, err error) {
-	hold = map[string]bool{}
+// restoreItem turns a snapshot record into the create that restores it,
+// and says which of its associations cannot be restored.
+func restoreItem(path string, line int, r SnapshotRecord, writable map[string]bool) (opItem, []string) {
+	props := map[string]string{}
+	for k, v := range r.Properties {
+		if writable[k] && v != "" {
+			props[k] = v
+		}
+	}
+	in := crm.CreateInput{Properties: props, ObjectWriteTraceID: "restore-" + r.ID}
+	var warnings []string
+	for _, t := range sortedKeys(r.Associations) {
+		for _, a := range r.Associations[t] {
+			id, ok := defaultAssocLabels[a.Type]
+			if !ok {
+				id, ok = crm.DefaultAssociationTypeID(crm.Communications, t)
+			}
+			if !ok {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: association to %s %s of type %q is not restored (not a default type)", path, line, t, a.ID, a.Type))
+				continue
+			}
+			in.Associations = append(in.Associations, crm.AssociationInput{
+				To: crm.ObjectID{ID: a.ID}, Types: []crm.AssociationType{{Category: crm.HubSpotDefined, TypeID: id}}})
+		}
+	}
+	return opItem{file: path, line: line, key: props[KeyProperty], oldID: r.ID, ident: restoreIdent(path, line), create: &in}, warnings
+}
+
+// maxRestoreWarnings is how many association warnings a restore lists;
+// the rest are counted.
+const maxRestoreWarnings = 20
+
+// restoreSource reads a snapshot as restore items, a chunk at a time.
+type restoreSource struct {
+	snap     *snapshotReader
+	writable map[string]bool
+	warnings []string
+	more     int // warnings past maxRestoreWarnings
+}
+
+func (rs *restoreSource) next(n int) ([]opItem, error) {
+	var out []opItem
+	for len(out) < n {
+		line, r, err := rs.snap.record()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		it, warns := restoreItem(rs.snap.path, line, r, rs.writable)
+		for _, w := range warns {
+			if len(rs.warnings) < maxRestoreWarnings {
+				rs.warnings = append(rs.warnings, w)
+			} else {
+				rs.more++
+			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// summaryWarnings are the warnings so far, for the run's summary.
+func (rs *restoreSource) summaryWarnings() []string {
+	if rs.more == 0 {
+		return rs.warnings
+	}
+	return append(slices.Clip(rs.warnings), fmt.Sprintf("%d more associations are not restored (not a default type)", rs.more))
+}
+
+// reconcileRestore settles the items an earlier run left sent or in doubt,
+// once search has had ir.settle since that run's last event (last): found
+// by commlog_key → created (settled); not found → sent again (settled to
+// ""); no key to look for → held: left in doubt, never sent twice.
+func (ir *itemRunner) reconcileRestore(ctx context.Context, api WriteAPI, doubt []opItem, last time.Time) (settled map[string]string, hold map[string]bool, err error) {
+	settled, hold = map[string]string{}, map[string]bool{}
 	var keys []string
 	pending := map[string]opItem{}
-	for _, it := range items {
-		r, ok := prev[it.ident]
-		if !ok || (r.State != StateSent && r.State != StateInDoubt) {
-			continue
-		}
+	for _, it := range doubt {
 		if it.key == "" {
 			hold[it.ident] = true
 			ir.c.inDoubt.Add(1)
@@ -183,36 +251,30 @@ func (ir *itemRunner) reconcileRestore(ctx context.Context, api WriteAPI, items 
 		pending[it.key] = it
 	}
 	if len(keys) == 0 {
-		return hold, nil
-	}
-	var last time.Time
-	for _, r := range prev {
-		if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil && t.After(last) {
-			last = t
-		}
+		return settled, hold, nil
 	}
 	if d := last.Add(ir.settle).Sub(ir.cfg.Now()); d > 0 {
 		ir.log.Info("waiting for HubSpot's search index to catch up", "wait", d.Round(time.Millisecond))
 		if err := sleepCtx(ctx, d); err != nil {
-			return hold, err
+			return nil, nil, err
 		}
 	}
 	found, err := findKeys(ctx, api, keys)
 	if err != nil {
-		return hold, fmt.Errorf("reconciling %d restores in doubt: %w", len(keys), err)
+		return nil, nil, fmt.Errorf("reconciling %d restores in doubt: %w", len(keys), err)
 	}
 	for _, k := range keys {
 		it := pending[k]
 		ids := found[k]
 		if len(ids) == 0 {
-			delete(prev, it.ident) // sent again
+			settled[it.ident] = "" // sent again
 			continue
 		}
 		ev := ir.event(it, StateCreated, 0, 0)
 		ev.Operation, ev.HubSpotID, ev.Message = OpReconcile, ids[0], "restored from "+it.oldID
 		ir.append(ev)
 		ir.c.reconciled.Add(1)
-		prev[it.ident] = ev
+		settled[it.ident] = StateCreated
 	}
-	return hold, ir.led.Commit()
+	return settled, hold, ir.led.Commit()
 }

@@ -363,32 +363,8 @@ type itemRunner struct {
 	idempotent bool
 	// settle is how long search may lag behind writes (restore's reconcile).
 	settle time.Duration
-}
-
-// resumeState reads an operation's ledger into identity → last event, in
-// memory: for the operations whose items are all in memory anyway (archive,
-// restore). Streaming operations use a resumeIndex.
-func resumeState(path string, ident func(LedgerRow) string) (map[string]LedgerRow, error) {
-	out := map[string]LedgerRow{}
-	if _, err := os.Stat(path); err != nil {
-		return out, nil
-	}
-	err := ReadLedger(path, func(r LedgerRow) error {
-		if r.Operation == OpPlan {
-			return nil
-		}
-		out[ident(r)] = r
-		return nil
-	})
-	return out, err
-}
-
-// lastStateIn looks identities up in a resumeState map.
-func lastStateIn(prev map[string]LedgerRow) func(string) (string, bool, error) {
-	return func(ident string) (string, bool, error) {
-		r, ok := prev[ident]
-		return r.State, ok, nil
-	}
+	// warnings go into the summary of a streamed run (streamItems).
+	warnings []string
 }
 
 // resumeIndex is a streaming operation's ledger read as identity → last
@@ -397,7 +373,8 @@ func lastStateIn(prev map[string]LedgerRow) func(string) (string, bool, error) {
 // fresh run. Identities are hashed to the index's 16-byte keys.
 type resumeIndex struct {
 	keys   *keyIndex
-	states []string // a state's code is its index + 1
+	states []string  // a state's code is its index + 1
+	last   time.Time // of the ledger's latest event
 }
 
 // openResumeIndex reads the ledger at path (absent: an empty index).
@@ -409,6 +386,9 @@ func openResumeIndex(path string, ident func(LedgerRow) string) (*resumeIndex, e
 	err := ReadLedger(path, func(r LedgerRow) error {
 		if r.Operation == OpPlan {
 			return nil
+		}
+		if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil && t.After(ri.last) {
+			ri.last = t
 		}
 		return ri.keys.put(parseKey(ident(r)), keyEntry{state: ri.code(r.State)})
 	})
@@ -447,8 +427,8 @@ func (ri *resumeIndex) close() {
 }
 
 // resumeFilter drops the items an earlier run of a streaming operation
-// (update, associate, pin) finished or failed; it reads the operation's
-// ledger into a resumeIndex on first use.
+// (update, associate, pin, archive) finished or failed; it reads the
+// operation's ledger into a resumeIndex on first use.
 type resumeFilter struct {
 	ledger string
 	ident  func(LedgerRow) string

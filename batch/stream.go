@@ -139,15 +139,31 @@ func (ir *itemRunner) streamItems(ctx context.Context, ledger string, now func()
 			}
 		}
 	}
-	led, torn, err := OpenLedger(ledger, now)
+	closeLedger, err := ir.openLedger(ledger, now)
 	if err != nil {
 		return nil, err
 	}
-	defer led.Close()
-	if torn != "" {
-		ir.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", ledger, "bytes", len(torn))
+	defer closeLedger()
+	return ir.streamOpen(ctx, items, bad, more, next, op)
+}
+
+// openLedger opens the run's ledger, cutting (with a warning) a torn last
+// line an interrupted run left.
+func (r *runner) openLedger(path string, now func() time.Time) (closeLedger func(), err error) {
+	led, torn, err := OpenLedger(path, now)
+	if err != nil {
+		return nil, err
 	}
-	ir.led = led
+	if torn != "" {
+		r.log.Warn("ledger: cut a torn last line left by an interrupted run", "ledger", path, "bytes", len(torn))
+	}
+	r.led = led
+	return func() { led.Close() }, nil
+}
+
+// streamOpen is streamItems once the ledger is open and the first chunk
+// (items, bad, more) read.
+func (ir *itemRunner) streamOpen(ctx context.Context, items []opItem, bad []LedgerRow, more bool, next chunkFunc, op operation) (*Summary, error) {
 	smp := startSampler(ir.cfg.SampleEvery, ir.sample)
 	// One deadline for the whole run, not one a chunk.
 	readCtx, cancel := ir.readContext(ctx)
@@ -155,14 +171,15 @@ func (ir *itemRunner) streamItems(ctx context.Context, ledger string, now func()
 	for {
 		ir.append(bad...)
 		if err := ir.runItemsIn(ctx, readCtx, items, op); err != nil || !more {
-			return ir.end(err, nil, smp)
+			return ir.end(err, ir.warnings, smp)
 		}
 		if reason := ir.shouldStop(readCtx, readCtx); reason != "" {
 			ir.stop(reason)
-			return ir.end(nil, nil, smp)
+			return ir.end(nil, ir.warnings, smp)
 		}
+		var err error
 		if items, bad, more, err = next(ctx); err != nil {
-			return ir.end(err, nil, smp)
+			return ir.end(err, ir.warnings, smp)
 		}
 	}
 }

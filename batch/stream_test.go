@@ -203,3 +203,103 @@ func TestPinStreamsInChunks(t *testing.T) {
 		return out
 	})
 }
+
+func TestArchiveStreamsInChunks(t *testing.T) {
+	ctx := context.Background()
+	sameInChunks(t, func(t *testing.T, chunkRows int) streamOutcome {
+		env := newSandboxEnv(t, sandbox.Options{Contacts: 1})
+		led := imported(t, env, 8)
+		recs, _ := LedgerCreated(led)
+		foreign, err := env.client.Create(ctx, crm.Communications, crm.CreateInput{Properties: map[string]string{
+			"hs_communication_channel_type": "SMS", "hs_communication_logged_from": "CRM",
+			"hs_communication_body": "not ours", "hs_timestamp": "2024-05-01T10:00:00Z"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{foreign.ID}
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "ids.txt")
+		// Duplicates (a record named twice, far apart), a record that does
+		// not exist, and one that commlog did not create.
+		os.WriteFile(in, []byte("id\n"+recs[0].ID+"\n"+recs[1].ID+"\n"+recs[1].ID+"\n999999999\n"+foreign.ID+"\n"+
+			recs[2].ID+"\n"+recs[3].ID+"\n"+recs[4].ID+"\n"+recs[5].ID+"\n"+recs[0].ID+"\n"), 0o644)
+		var plan bytes.Buffer
+		o := ArchiveOptions{IDsFile: in, API: env.client, PlanOut: &plan, Yes: true, RunOptions: runOpts(dir, "archive.csv")}
+		o.chunkRows = chunkRows
+		var out streamOutcome
+		run := func(o ArchiveOptions) {
+			sum, err := Archive(ctx, o)
+			out.Plan += anonymize(fmt.Sprint(err), ids) + "\n"
+			if sum == nil {
+				t.Fatalf("archive: %v", err)
+			}
+			c := comparable(sum)
+			for i, w := range c.Warnings {
+				c.Warnings[i] = strings.Replace(w, dir, "<dir>", 1)
+			}
+			out.Sums = append(out.Sums, c)
+		}
+		refused := o
+		refused.MaxDelete = 6
+		run(refused) // 7 targets, more than 6
+		run(o)       // one is foreign
+		o.IncludeForeign = true
+		o.Plan = true
+		run(o)
+		o.Plan = false
+		o.Snapshot = filepath.Join(dir, "snap.jsonl")
+		run(o)
+		o.Snapshot = filepath.Join(dir, "snap2.jsonl")
+		run(o) // all done
+		out.Plan += anonymize(plan.String(), ids)
+		for _, want := range []string{"8 communications to archive, more than --max-delete 6", "1 of 7 targets were not created by commlog (no commlog_key), e.g. <rec0>"} {
+			if !strings.Contains(out.Plan, want) {
+				t.Errorf("no %q in\n%s", want, out.Plan)
+			}
+		}
+		out.Ledger = ledgerStates(t, o.Ledger)
+		snapped := snapshotIDs(t, filepath.Join(dir, "snap.jsonl"))
+		out.Effect = map[string]string{"snapshot": anonymize(strings.Join(snapped, " "), ids)}
+		for _, r := range env.srv.Objects("communications", false) {
+			out.Effect[anonymize(r.ID, ids)] = "live"
+		}
+		return out
+	})
+}
+
+func TestRestoreStreamsInChunks(t *testing.T) {
+	ctx := context.Background()
+	sameInChunks(t, func(t *testing.T, chunkRows int) streamOutcome {
+		env := newSandboxEnv(t, sandbox.Options{Contacts: 2})
+		led := imported(t, env, 8)
+		dir := t.TempDir()
+		snap := filepath.Join(dir, "snap.jsonl")
+		if _, err := Archive(ctx, ArchiveOptions{FromLedger: led, Yes: true, Snapshot: snap, API: env.client,
+			RunOptions: runOpts(dir, "archive.csv")}); err != nil {
+			t.Fatal(err)
+		}
+		o := RestoreOptions{Snapshot: snap, API: env.client, RunOptions: runOpts(dir, "restore.csv")}
+		o.chunkRows = chunkRows
+		var out streamOutcome
+		for _, p := range []bool{true, false, false} {
+			o.Plan = p
+			sum, err := Restore(ctx, o)
+			if sum == nil {
+				t.Fatalf("restore: %v", err)
+			}
+			out.Sums = append(out.Sums, comparable(sum))
+		}
+		out.Ledger = ledgerStates(t, o.Ledger)
+		out.Effect = map[string]string{}
+		for _, r := range env.srv.Objects("communications", false) {
+			out.Effect[r.Properties[KeyProperty]] = fmt.Sprint(restorable(r))
+		}
+		if len(out.Effect) != 8 {
+			t.Errorf("%d records restored, want 8", len(out.Effect))
+		}
+		return out
+	})
+}
