@@ -1,0 +1,442 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Value pools: case variants (ASCII and not), values that are equal as
+// numbers but not as text, and values no record holds.
+var (
+	eqKeys     = []string{"a", "A", "b", "B", "ab", "Ab", "ä", "Ä", "İ", "i̇", "k1", "K1"}
+	eqChannels = []string{"WHATS_APP", "whats_app", "SMS", "LINKEDIN_MESSAGE"}
+	eqOwners   = []string{"1", "01", "2", "75000001"}
+	eqFlags    = []string{"true", "TRUE", "false"}
+	eqBodies   = []string{"hello world", "Hello", "bye now", "HELLO-world"}
+	eqNumbers  = []string{"1", "1.0", "2", "10"}
+	eqStamps   = []string{"1714557600000", "1714557601000", "2024-05-01T10:00:02Z"}
+	eqMissing  = []string{"", "zz", "A ", "AB", "whats app"}
+)
+
+// diffWorld drives random writes into a store and holds its indexed
+// search to the full scan, and its equality index to one built from
+// scratch.
+type diffWorld struct {
+	t   *testing.T
+	r   *rand.Rand
+	clk *clock
+	st  *store
+	// mirror replays st's write-ahead-log operations (as JSON, like the
+	// log on disk), so replayed puts over existing records are checked too.
+	mirror *store
+	pools  map[string][]string
+	// narrowed and scanned count searches by path, so the test cannot
+	// pass by scanning every time.
+	narrowed, scanned int
+	narrowedHits      int // narrowed searches that found records
+}
+
+func newDiffWorld(t *testing.T, seed uint64, lag time.Duration, eqCap int) *diffWorld {
+	w := &diffWorld{t: t, r: rand.New(rand.NewPCG(seed, seed^0x5eed)), clk: newClock()}
+	w.st = newStore(w.clk.Now, lag)
+	w.mirror = newStore(w.clk.Now, lag)
+	w.pools = map[string][]string{
+		"commlog_key": eqKeys, "hs_communication_channel_type": eqChannels, "hubspot_owner_id": eqOwners,
+		"flag": eqFlags, "hs_communication_body": eqBodies, "n": eqNumbers, "hs_timestamp": eqStamps,
+	}
+	for _, st := range []*store{w.st, w.mirror} {
+		tb := st.table("communications")
+		tb.eqCap = eqCap
+	}
+	tb := w.st.table("communications")
+	group := tb.groupOrder[0]
+	for _, p := range []propertyDef{
+		{Name: "commlog_key", Type: "string", FieldType: "text", GroupName: group},
+		{Name: "flag", Type: "bool", FieldType: "booleancheckbox", GroupName: group},
+		{Name: "n", Type: "number", FieldType: "number", GroupName: group},
+	} {
+		tb.addProp(p)
+		w.st.pending = append(w.st.pending, walOp{Op: "prop", T: tb.typ.name, Prop: &p})
+	}
+	w.replay()
+	return w
+}
+
+func (w *diffWorld) tb() *table { return w.st.table("communications") }
+
+func (w *diffWorld) pick(vals []string) string { return vals[w.r.IntN(len(vals))] }
+
+// replay applies st's pending operations to the mirror.
+func (w *diffWorld) replay() {
+	for _, op := range w.st.pending {
+		raw, err := json.Marshal(op)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		var back walOp
+		if err := json.Unmarshal(raw, &back); err != nil {
+			w.t.Fatal(err)
+		}
+		w.mirror.apply(back)
+	}
+	w.st.pending = w.st.pending[:0]
+}
+
+func (w *diffWorld) randomProps(n int) map[string]string {
+	props := map[string]string{}
+	names := []string{"commlog_key", "hs_communication_channel_type", "hubspot_owner_id", "flag", "hs_communication_body", "n", "hs_timestamp"}
+	for range n {
+		name := w.pick(names)
+		if w.r.IntN(6) == 0 {
+			props[name] = "" // create drops it, update clears it
+		} else {
+			props[name] = w.pick(w.pools[name])
+		}
+	}
+	return props
+}
+
+func (w *diffWorld) live() []*object {
+	var out []*object
+	for _, id := range w.tb().order {
+		if o := w.tb().byID[id]; !o.archived {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// step makes one random write or moves the clock.
+func (w *diffWorld) step() {
+	tb := w.tb()
+	live := w.live()
+	switch n := w.r.IntN(10); {
+	case n < 4 || len(live) == 0:
+		w.st.create(tb, w.randomProps(1+w.r.IntN(5)))
+	case n < 7:
+		w.st.update(tb, live[w.r.IntN(len(live))], w.randomProps(1+w.r.IntN(3)))
+	case n < 8:
+		w.st.archive(tb, live[w.r.IntN(len(live))])
+	default:
+		lag := w.st.lag
+		w.clk.Add([]time.Duration{0, time.Millisecond, lag / 2, lag, 2 * lag}[w.r.IntN(5)])
+	}
+	w.replay()
+}
+
+func (w *diffWorld) filterValue(prop string) string {
+	tb := w.tb()
+	switch prop {
+	case "hs_object_id":
+		if len(tb.order) > 0 && w.r.IntN(3) > 0 {
+			id := idString(tb.order[w.r.IntN(len(tb.order))])
+			return w.pick([]string{id, id, id + ".0", id + "1"})
+		}
+		return w.pick([]string{"NaN", "abc", "-1", "5e10", "1e400"})
+	case "hs_lastmodifieddate":
+		return w.pick([]string{formatTime(w.clk.Now()), formatTime(w.clk.Now().Add(-w.st.lag))})
+	}
+	if w.r.IntN(4) == 0 {
+		return w.pick(eqMissing)
+	}
+	return w.pick(w.pools[prop])
+}
+
+func (w *diffWorld) randomGroups() []filterGroup {
+	props := []string{"commlog_key", "commlog_key", "hs_communication_channel_type", "hubspot_owner_id", "flag",
+		"hs_communication_body", "n", "hs_timestamp", "hs_object_id", "hs_lastmodifieddate"}
+	ops := []string{"EQ", "EQ", "eq", "IN", "IN", "NEQ", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "GT", "LTE", "BETWEEN", "CONTAINS_TOKEN"}
+	var groups []filterGroup
+	for range w.r.IntN(3) {
+		var g filterGroup
+		for fi := range w.r.IntN(4) { // an empty group matches every record
+			f := searchFilter{PropertyName: w.pick(props), Operator: w.pick(ops)}
+			if fi == 0 && w.r.IntN(4) > 0 { // mostly a filter the index can answer
+				f.PropertyName = w.pick([]string{"commlog_key", "commlog_key", "hs_communication_channel_type", "hubspot_owner_id", "flag", "hs_object_id"})
+				f.Operator = w.pick([]string{"EQ", "IN", "in"})
+			}
+			switch strings.ToUpper(f.Operator) {
+			case "HAS_PROPERTY", "NOT_HAS_PROPERTY":
+			case "IN", "NOT_IN":
+				for range 1 + w.r.IntN(4) {
+					f.Values = append(f.Values, w.filterValue(f.PropertyName))
+				}
+			case "BETWEEN":
+				f.Value, f.HighValue = w.filterValue(f.PropertyName), w.filterValue(f.PropertyName)
+			default:
+				f.Value = w.filterValue(f.PropertyName)
+			}
+			g.Filters = append(g.Filters, f)
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+type hitView struct {
+	ID      uint64
+	Updated time.Time
+	Props   map[string]string
+}
+
+func views(hits []hit) []hitView {
+	out := make([]hitView, len(hits))
+	for i, h := range hits {
+		out[i] = hitView{h.o.id, h.updated, h.props}
+	}
+	return out
+}
+
+// compareSearches runs n random searches both ways on st.
+func (w *diffWorld) compareSearches(st *store, n int) {
+	w.t.Helper()
+	tb := st.table("communications")
+	now := w.clk.Now()
+	for range n {
+		groups := w.randomGroups()
+		if e := tb.validateFilters(groups); e != nil {
+			w.t.Fatalf("generated an invalid search: %v", e.Message)
+		}
+		query := ""
+		if w.r.IntN(5) == 0 {
+			query = w.pick([]string{"hel", "bye", "world"})
+		}
+		var sorts []compiledSort
+		if w.r.IntN(2) == 0 {
+			sorts = []compiledSort{{prop: w.pick([]string{"hs_timestamp", "hs_object_id", "commlog_key", "hs_lastmodifieddate"}), desc: w.r.IntN(2) == 0}}
+		}
+		if _, ok := tb.candidates(groups); ok {
+			w.narrowed++
+		} else {
+			w.scanned++
+		}
+		got, want := st.matches(tb, groups, query, now, false), st.matches(tb, groups, query, now, true)
+		if _, ok := tb.candidates(groups); ok && len(got) > 0 {
+			w.narrowedHits++
+		}
+		tb.sortHits(got, sorts)
+		tb.sortHits(want, sorts)
+		if d := cmp.Diff(views(want), views(got)); d != "" {
+			raw, _ := json.Marshal(groups)
+			w.t.Fatalf("indexed search differs from the scan (-scan +indexed) for %s query %q sorts %v:\n%s", raw, query, sorts, d)
+		}
+	}
+}
+
+// checkIndex holds st's equality indexes to the definition: each value
+// names exactly the records that hold it (folded) in a version search
+// can see, or, past eqCap, counts them.
+func (w *diffWorld) checkIndex(st *store) {
+	w.t.Helper()
+	tb := st.table("communications")
+	var indexed []string
+	for prop := range tb.props {
+		if tb.eqIndexed(tb.props[prop]) {
+			indexed = append(indexed, prop)
+		}
+	}
+	for _, prop := range indexed {
+		ix := tb.eq[prop]
+		if ix == nil {
+			w.t.Fatalf("%s has no equality index", prop)
+		}
+		want := map[string][]uint64{}
+		for _, id := range tb.order {
+			o := tb.byID[id]
+			var keys []string
+			if v, ok := o.props[prop]; ok && !o.archived {
+				keys = append(keys, strings.ToLower(v))
+			}
+			if o.indexed != nil && !o.indexed.archived {
+				if v, ok := o.indexed.props[prop]; ok {
+					keys = append(keys, strings.ToLower(v))
+				}
+			}
+			for _, k := range slices.Compact(keys) {
+				want[k] = append(want[k], id)
+			}
+		}
+		for k, ids := range want {
+			got, ok := ix.appendIDs(nil, k)
+			if !ok {
+				if p := ix.many[k]; p == nil || p.n != len(ids) {
+					w.t.Fatalf("%s=%q: saturated posting %+v, want n=%d", prop, k, p, len(ids))
+				}
+				continue
+			}
+			if d := cmp.Diff(ids, got); d != "" {
+				w.t.Fatalf("%s=%q: index ids (-want +got):\n%s", prop, k, d)
+			}
+		}
+		for k := range ix.one {
+			if want[k] == nil {
+				w.t.Fatalf("%s=%q: stale entry for %d", prop, k, ix.one[k])
+			}
+		}
+		for k, p := range ix.many {
+			if want[k] == nil || p.n != len(want[k]) {
+				w.t.Fatalf("%s=%q: stale posting %+v, want %v", prop, k, p, want[k])
+			}
+			if _, dup := ix.one[k]; dup {
+				w.t.Fatalf("%s=%q: in both one and many", prop, k)
+			}
+		}
+	}
+}
+
+// TestSearchIndexAgreesWithScan holds the search through the equality
+// index to the full scan over random records, writes (creates, updates
+// that clear, archives), clock moves inside and past the index lag, and
+// random filter groups; on the store, on a replica fed its write-ahead
+// log, and on a store loaded from its snapshot.
+func TestSearchIndexAgreesWithScan(t *testing.T) {
+	tests := []struct {
+		name  string
+		lag   time.Duration
+		eqCap int
+	}{
+		{"no lag", 0, defaultEqCap},
+		{"lag", time.Second, defaultEqCap},
+		{"lag, small postings", time.Second, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var narrowed, scanned, narrowedHits int
+			for seed := range uint64(3) {
+				w := newDiffWorld(t, seed, tt.lag, tt.eqCap)
+				for i := range 150 {
+					w.step()
+					if i%4 == 0 {
+						w.compareSearches(w.st, 6)
+						w.compareSearches(w.mirror, 2)
+					}
+					if i%10 == 0 {
+						w.checkIndex(w.st)
+						w.checkIndex(w.mirror)
+					}
+				}
+				loaded := newStore(w.clk.Now, tt.lag)
+				loaded.table("communications").eqCap = tt.eqCap
+				if err := w.st.snapshot(func(op walOp) error { loaded.apply(op); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				w.checkIndex(loaded)
+				w.compareSearches(loaded, 20)
+				narrowed += w.narrowed
+				scanned += w.scanned
+				narrowedHits += w.narrowedHits
+			}
+			t.Logf("%d searches narrowed by the index (%d found records), %d scanned", narrowed, narrowedHits, scanned)
+			if narrowed < (narrowed+scanned)/5 || narrowedHits < narrowed/8 || scanned == 0 {
+				t.Errorf("%d searches narrowed, %d scanned: the test no longer exercises both paths", narrowed, scanned)
+			}
+		})
+	}
+}
+
+func TestEqIndexPostings(t *testing.T) {
+	type state struct {
+		One  map[string]uint64
+		Many map[string]posting
+	}
+	snap := func(ix *eqIndex) state {
+		s := state{One: ix.one, Many: map[string]posting{}}
+		for k, p := range ix.many {
+			s.Many[k] = *p
+		}
+		return s
+	}
+	type op struct {
+		add bool
+		key string
+		id  uint64
+	}
+	tests := []struct {
+		name string
+		ops  []op
+		want state
+	}{
+		{"one", []op{{true, "a", 5}}, state{One: map[string]uint64{"a": 5}, Many: map[string]posting{}}},
+		{"two, out of order", []op{{true, "a", 5}, {true, "a", 3}}, state{One: map[string]uint64{}, Many: map[string]posting{"a": {n: 2, ids: []uint64{3, 5}}}}},
+		{"insert in the middle", []op{{true, "a", 5}, {true, "a", 9}, {true, "a", 7}}, state{One: map[string]uint64{}, Many: map[string]posting{"a": {n: 3, ids: []uint64{5, 7, 9}}}}},
+		{"back to one", []op{{true, "a", 5}, {true, "a", 9}, {false, "a", 5}}, state{One: map[string]uint64{"a": 9}, Many: map[string]posting{}}},
+		{"past the cap keeps a count", []op{{true, "a", 1}, {true, "a", 2}, {true, "a", 3}, {true, "a", 4}}, state{One: map[string]uint64{}, Many: map[string]posting{"a": {n: 4}}}},
+		{"a saturated posting stays until empty", []op{{true, "a", 1}, {true, "a", 2}, {true, "a", 3}, {true, "a", 4}, {false, "a", 1}, {false, "a", 2}, {false, "a", 3}},
+			state{One: map[string]uint64{}, Many: map[string]posting{"a": {n: 1}}}},
+		{"emptied", []op{{true, "a", 1}, {true, "a", 2}, {true, "a", 3}, {true, "a", 4}, {false, "a", 1}, {false, "a", 2}, {false, "a", 3}, {false, "a", 4}},
+			state{One: map[string]uint64{}, Many: map[string]posting{}}},
+		{"removing another id leaves one alone", []op{{true, "a", 1}, {false, "a", 2}}, state{One: map[string]uint64{"a": 1}, Many: map[string]posting{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ix := newEqIndex()
+			for _, o := range tt.ops {
+				if o.add {
+					ix.add(o.key, o.id, 3)
+				} else {
+					ix.remove(o.key, o.id)
+				}
+			}
+			if d := cmp.Diff(tt.want, snap(ix), cmp.AllowUnexported(posting{})); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestSearchIndexWhichProperties pins which properties get an equality
+// index: text compared case-insensitively, not free text, not the ones
+// systemValue answers.
+func TestSearchIndexWhichProperties(t *testing.T) {
+	st := newStore(time.Now, 0)
+	tb := st.table("communications")
+	tb.addProp(propertyDef{Name: "commlog_key", Type: "string", FieldType: "text"})
+	tb.addProp(propertyDef{Name: "createdate", Type: "string", FieldType: "text"}) // systemValue answers it once defined
+	var got []string
+	for p := range tb.eq {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	want := []string{"commlog_key", "hs_attachment_ids", "hs_body_preview", "hs_communication_channel_type", "hs_communication_logged_from", "hubspot_owner_id"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("indexed properties (-want +got):\n%s", d)
+	}
+}
+
+// TestSearchInThroughIndex checks the HTTP path end to end: an IN of keys
+// in other case finds the records, an archived one drops out, and a
+// record updated inside the lag is still found by its old key.
+func TestSearchInThroughIndex(t *testing.T) {
+	clk := newClock()
+	h := start(t, Options{SearchLag: time.Second, Now: clk.Now})
+	h.must(201, "POST", "/crm/v3/properties/communications", map[string]any{"name": "commlog_key", "label": "key", "type": "string",
+		"fieldType": "text", "groupName": "communicationinformation"})
+	var in []map[string]any
+	for i := range 4 {
+		in = append(in, comm(fmt.Sprintf("body %d", i), "commlog_key", fmt.Sprintf("key%d", i)))
+	}
+	r := h.must(201, "POST", "/crm/v3/objects/communications/batch/create", inputs(in...))
+	ids := map[string]string{}
+	for _, res := range r.get("results").([]any) {
+		ids[fmt.Sprint(jpath(res, "properties.hs_communication_body"))] = fmt.Sprint(jpath(res, "id"))
+	}
+	clk.Add(2 * time.Second)
+	h.must(204, "DELETE", "/crm/v3/objects/communications/"+ids["body 1"], nil)
+	h.must(200, "PATCH", "/crm/v3/objects/communications/"+ids["body 2"], map[string]any{"properties": map[string]any{"commlog_key": "renamed"}})
+	body := searchBody([]map[string]any{f("commlog_key", "IN", "KEY0", "key1", "Key2", "renamed")})
+	if got, want := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", body)), []string{"body 0", "body 1", "body 2"}; !cmp.Equal(got, want) {
+		t.Errorf("inside the lag: %v, want %v", got, want)
+	}
+	clk.Add(2 * time.Second)
+	if got, want := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", body)), []string{"body 0", "body 2"}; !cmp.Equal(got, want) {
+		t.Errorf("past the lag: %v, want %v", got, want)
+	}
+}
