@@ -147,6 +147,17 @@ func TestMillionCommunications(t *testing.T) {
 // BenchmarkSearchIn measures the search commlog's import resume issues:
 // commlog_key IN 100 keys over 200,000 communications. One op is one
 // search request through the handler (decode, match, render 100 results).
+//
+// On the 2-core CI-like machine (Go 1.26), best of three runs:
+//
+//	full scan of tb.order (before)       ≈ 77,000,000 ns/op  162 kB/op  1,585 allocs/op
+//	equality index candidates (after)    ≈    210,000 ns/op  155 kB/op  1,594 allocs/op
+//
+// What is left is mostly decoding the request and rendering and encoding
+// the 100 results; matching the candidates is about a fifth of it. The
+// index costs writes instead: about 0.7 µs more per store.create with a
+// commlog_key (the key's map insert), next to ≈ 11 µs per record of a
+// 100-input batch create over HTTP.
 func BenchmarkSearchIn(b *testing.B) {
 	srv, err := New(Options{})
 	if err != nil {

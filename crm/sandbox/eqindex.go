@@ -28,16 +28,23 @@ import (
 // count: it is too common to narrow a search, which then scans.
 //
 // Memory: a value held by one record costs one entry of eqIndex.one (the
-// value's string header and an id, about 40 bytes with the map's slack;
-// the string itself is shared with the record when it is already lower
-// case, as commlog keys are, and is a lowered copy otherwise); a value
-// held by 2..eqCap records costs a posting and 8 bytes per record; a
-// value past eqCap costs one posting however many records hold it. So
-// commlog_key adds about 40 bytes per communication, the enumerations
-// next to nothing.
+// value's string header and an id, plus the map's slack); the string
+// itself is shared with the record when it is already lower case, as
+// commlog keys are, and is a lowered copy otherwise. A value held by
+// 2..eqCap records costs a posting and 8 bytes per record; a value past
+// eqCap costs one posting however many records hold it. Measured with a
+// million communications carrying commlog_key: 598 → 654 heap bytes per
+// record, so about 56 bytes per record for the key; the enumerations
+// (channel type, logged from) are past eqCap and cost next to nothing.
 type eqIndex struct {
+	prop string
 	one  map[string]uint64   // folded value → the only record holding it
 	many map[string]*posting // folded value → records, when more than one
+	// lastRaw and lastKey remember the last value folded: enumerations
+	// repeat one value record after record, and a write then folds it
+	// without allocating. Only writers (holding the server's write lock)
+	// touch them.
+	lastRaw, lastKey string
 }
 
 type posting struct {
@@ -49,8 +56,16 @@ type posting struct {
 // 5 groups × 100 values × eqCap, and a common value is better scanned.
 const defaultEqCap = 1000
 
-func newEqIndex() *eqIndex {
-	return &eqIndex{one: map[string]uint64{}, many: map[string]*posting{}}
+func newEqIndex(prop string) *eqIndex {
+	return &eqIndex{prop: prop, one: map[string]uint64{}, many: map[string]*posting{}}
+}
+
+// fold is strings.ToLower, remembering the last answer.
+func (ix *eqIndex) fold(v string) string {
+	if v != ix.lastRaw {
+		ix.lastRaw, ix.lastKey = v, strings.ToLower(v)
+	}
+	return ix.lastKey
 }
 
 func (ix *eqIndex) add(key string, id uint64, limit int) {
@@ -137,33 +152,35 @@ func (tb *table) eqIndexed(def *propertyDef) bool {
 // was added or replaced.
 func (tb *table) buildEq(prop string) {
 	delete(tb.eq, prop)
+	tb.eqs = slices.DeleteFunc(tb.eqs, func(ix *eqIndex) bool { return ix.prop == prop })
 	if !tb.eqIndexed(tb.props[prop]) {
 		return
 	}
-	ix := newEqIndex()
+	ix := newEqIndex(prop)
 	for _, id := range tb.order {
-		tb.eqRecord(ix, prop, tb.byID[id], true)
+		tb.eqRecord(ix, tb.byID[id], true)
 	}
 	tb.eq[prop] = ix
+	tb.eqs = append(tb.eqs, ix)
 }
 
 // eqRecord adds o to (or removes it from) prop's index under each value
 // search may compare: see eqIndex. index and unindex bracket every change
 // to o.props, o.archived and o.indexed, so removal sees what adding saw.
-func (tb *table) eqRecord(ix *eqIndex, prop string, o *object, add bool) {
+func (tb *table) eqRecord(ix *eqIndex, o *object, add bool) {
 	var cur, old string
 	var hasCur, hasOld bool
 	if !o.archived {
-		cur, hasCur = o.props[prop]
+		cur, hasCur = o.props[ix.prop]
 	}
 	if o.indexed != nil && !o.indexed.archived {
-		old, hasOld = o.indexed.props[prop]
+		old, hasOld = o.indexed.props[ix.prop]
 	}
 	if hasCur {
-		cur = strings.ToLower(cur)
+		cur = ix.fold(cur)
 	}
 	if hasOld {
-		old = strings.ToLower(old)
+		old = ix.fold(old)
 		if hasCur && old == cur {
 			hasOld = false
 		}

@@ -377,7 +377,7 @@ func TestEqIndexPostings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ix := newEqIndex()
+			ix := newEqIndex("p")
 			for _, o := range tt.ops {
 				if o.add {
 					ix.add(o.key, o.id, 3)

@@ -42,8 +42,10 @@ type table struct {
 	// records that are not archived.
 	unique map[string]map[string]uint64
 	// eq: property → equality index, narrowing EQ and IN searches (see
-	// eqIndex); eqCap is the most records one value's posting lists.
+	// eqIndex), eqs the same in a slice for writes to walk; eqCap is the
+	// most records one value's posting lists.
 	eq    map[string]*eqIndex
+	eqs   []*eqIndex
 	eqCap int
 	// groups are the property groups, built-in first, in creation order.
 	groups     map[string]*propertyGroup
@@ -254,8 +256,8 @@ func (st *store) archive(tb *table, o *object) {
 // index adds o to the unique and equality indexes; unindex removes it.
 // They bracket every change to o.props, o.archived and o.indexed.
 func (tb *table) index(o *object) {
-	for p, ix := range tb.eq {
-		tb.eqRecord(ix, p, o, true)
+	for _, ix := range tb.eqs {
+		tb.eqRecord(ix, o, true)
 	}
 	if o.archived {
 		return
@@ -268,8 +270,8 @@ func (tb *table) index(o *object) {
 }
 
 func (tb *table) unindex(o *object) {
-	for p, ix := range tb.eq {
-		tb.eqRecord(ix, p, o, false)
+	for _, ix := range tb.eqs {
+		tb.eqRecord(ix, o, false)
 	}
 	for p, idx := range tb.unique {
 		if v, ok := o.props[p]; ok && idx[v] == o.id {
