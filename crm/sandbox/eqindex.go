@@ -49,7 +49,7 @@ type eqIndex struct {
 
 type posting struct {
 	n   int      // records holding the value
-	ids []uint64 // ascending; nil once n passed eqCap (only n is kept)
+	ids []uint64 // ascending; nil once n passed eqCap, until n is back to 0 (the ids are gone)
 }
 
 // defaultEqCap bounds a posting: a search's candidates are at most
