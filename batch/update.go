@@ -98,7 +98,7 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 			return nil, nil, false, err
 		}
 		for i := range items {
-			items[i].ident = "update|" + o.Input + ":" + strconv.Itoa(items[i].line) + "|" + items[i].id
+			items[i].ident = updateItemIdent(o.Input, items[i].line, items[i].id)
 		}
 		items, err = prev.filter(ir, items, o.RetryFailed, StateUpdated)
 		return items, unresolved, len(rows) == o.chunk(), err
@@ -117,8 +117,12 @@ func Update(ctx context.Context, o UpdateOptions) (*Summary, error) {
 		}))
 }
 
-func updateIdent(r LedgerRow) string {
-	return "update|" + r.SourceFile + ":" + strconv.Itoa(r.SourceLine) + "|" + r.HubSpotID
+func updateIdent(r LedgerRow) string { return updateItemIdent(r.SourceFile, r.SourceLine, r.HubSpotID) }
+
+// updateItemIdent is an update's identity across runs: its input row and
+// the record it writes.
+func updateItemIdent(file string, line int, id string) string {
+	return "update|" + file + ":" + strconv.Itoa(line) + "|" + id
 }
 
 // matchByID maps a batch answer to items by record id: a result means
