@@ -3,7 +3,6 @@ package sandbox
 import (
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -262,11 +261,10 @@ func (tb *table) filterCandidates(f *searchFilter) ([]uint64, bool) {
 }
 
 // idCandidates answers EQ and IN on hs_object_id from tb.byID.
-// matchFilter compares it as a number (ParseFloat on both sides); ids
+// matchFilter compares it as a number (parseNumber on both sides); ids
 // stay far below 2^53, so a record matches exactly when the filter value
-// parses to its id. A value that is not a whole number matches no
-// record, except NaN, which compare calls equal to everything: that one
-// scans.
+// parses to its id. A value that is not a whole number (NaN and the
+// infinities included) matches no record.
 func (tb *table) idCandidates(f *searchFilter) ([]uint64, bool) {
 	var vals []string
 	switch f.Operator {
@@ -279,12 +277,8 @@ func (tb *table) idCandidates(f *searchFilter) ([]uint64, bool) {
 	}
 	var out []uint64
 	for _, v := range vals {
-		x, err := strconv.ParseFloat(v, 64)
-		switch {
-		case err != nil:
-		case math.IsNaN(x):
-			return nil, false
-		case x >= 0 && x < 1<<53 && x == math.Trunc(x):
+		x, ok := parseNumber(v)
+		if ok && x >= 0 && x < 1<<53 && x == math.Trunc(x) {
 			if id := uint64(x); tb.byID[id] != nil {
 				out = append(out, id)
 			}

@@ -112,7 +112,7 @@ func normalizeValue(def *propertyDef, v string) (string, *propertyProblem) {
 		if strings.TrimSpace(v) != v {
 			return bad("INVALID_NUMBER", fmt.Sprintf("%q has leading or trailing whitespace", v))
 		}
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
+		if _, ok := parseNumber(v); !ok {
 			return bad("INVALID_NUMBER", fmt.Sprintf("%s was not a valid number", v))
 		}
 		return v, nil

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
+	"math"
 	"net/http"
 	"path"
 	"sort"
@@ -158,12 +160,12 @@ func comparedAsText(def *propertyDef) bool {
 func compare(def *propertyDef, stored, filter string) (int, bool) {
 	switch def.Type {
 	case "number":
-		a, err1 := strconv.ParseFloat(stored, 64)
-		b, err2 := strconv.ParseFloat(filter, 64)
-		if err1 != nil || err2 != nil {
+		a, ok1 := parseNumber(stored)
+		b, ok2 := parseNumber(filter)
+		if !ok1 || !ok2 {
 			return 0, false
 		}
-		return cmpFloat(a, b), true
+		return cmp.Compare(a, b), true
 	case "datetime", "date":
 		a, ok1 := parseInstant(stored)
 		b, ok2 := parseInstant(filter)
@@ -175,14 +177,17 @@ func compare(def *propertyDef, stored, filter string) (int, bool) {
 	return strings.Compare(strings.ToLower(stored), strings.ToLower(filter)), true
 }
 
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// parseNumber reads a number property's value or a filter's: a finite
+// float. ParseFloat also accepts NaN and the infinities (in any case,
+// "Inf", "+Infinity"…); they are not numbers a record can hold, so a
+// filter naming one is answered as one naming "abc" is: it matches
+// nothing, and its negations (NEQ, NOT_IN) match everything.
+func parseNumber(s string) (float64, bool) {
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, false
 	}
-	return 0
+	return x, true
 }
 
 func tokens(s string) []string {

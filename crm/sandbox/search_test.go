@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -177,5 +178,120 @@ func TestSearchIndexLag(t *testing.T) {
 	c.Add(time.Second)
 	if got := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", second)); len(got) != 0 {
 		t.Errorf("archived record still found: %v", got)
+	}
+}
+
+// nonFinite are the values strconv.ParseFloat accepts that are not finite
+// numbers: each must be answered as a value that is not a number ("abc").
+var nonFinite = []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "inf", "Infinity", "+infinity", "-Infinity"}
+
+// TestSearchNonFiniteNumberFilters holds number filters whose value is
+// NaN or an infinity to the answer for "abc", which is pinned first: a
+// filter value that is not a number matches nothing, and its negations
+// match everything.
+func TestSearchNonFiniteNumberFilters(t *testing.T) {
+	h := start(t, Options{})
+	h.must(201, "POST", "/crm/v3/properties/communications", map[string]any{"name": "n", "label": "n", "type": "number",
+		"fieldType": "number", "groupName": "communicationinformation"})
+	h.must(201, "POST", "/crm/v3/objects/communications/batch/create", inputs(comm("one", "n", "1"), comm("two", "n", "2")))
+	search := func(filter map[string]any) []string {
+		t.Helper()
+		r := h.must(200, "POST", "/crm/v3/objects/communications/search", searchBody([]map[string]any{filter}))
+		if got := r.str("total"); got != fmt.Sprint(len(bodies(r))) {
+			t.Errorf("total %s for %d results", got, len(bodies(r)))
+		}
+		return bodies(r)
+	}
+	all, none := []string{"one", "two"}, []string{}
+	tests := []struct {
+		op   string
+		make func(v string) []any // the filter's arguments
+		want []string             // for "abc"
+	}{
+		{"EQ", func(v string) []any { return []any{v} }, none},
+		{"NEQ", func(v string) []any { return []any{v} }, all},
+		{"LT", func(v string) []any { return []any{v} }, none},
+		{"LTE", func(v string) []any { return []any{v} }, none},
+		{"GT", func(v string) []any { return []any{v} }, none},
+		{"GTE", func(v string) []any { return []any{v} }, none},
+		{"IN", func(v string) []any { return []any{v} }, none},
+		{"IN", func(v string) []any { return []any{v, "abc"} }, none},
+		{"NOT_IN", func(v string) []any { return []any{v} }, all},
+		{"BETWEEN", func(v string) []any { return []any{"0", v} }, none},
+		{"BETWEEN", func(v string) []any { return []any{v, "3"} }, none},
+	}
+	for _, prop := range []string{"n", "hs_object_id"} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s %s %v", prop, tt.op, tt.make("v")), func(t *testing.T) {
+				if got := search(f(prop, tt.op, tt.make("abc")...)); !cmp.Equal(tt.want, got) {
+					t.Fatalf("abc: %v, want %v", got, tt.want)
+				}
+				for _, v := range nonFinite {
+					if got := search(f(prop, tt.op, tt.make(v)...)); !cmp.Equal(tt.want, got) {
+						t.Errorf("%s: %v, want %v as for abc", v, got, tt.want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestNonFiniteNumberValuesRejected holds writes of NaN or an infinity to
+// a number property to the answer for "abc": the same status and error
+// body, naming the value.
+func TestNonFiniteNumberValuesRejected(t *testing.T) {
+	h := start(t, Options{})
+	h.must(201, "POST", "/crm/v3/properties/communications", map[string]any{"name": "n", "label": "n", "type": "number",
+		"fieldType": "number", "groupName": "communicationinformation"})
+	id := h.must(201, "POST", "/crm/v3/objects/communications", comm("one", "n", "1")).str("id")
+	writes := []struct {
+		name         string
+		method, path string
+		body         func(v string) any
+	}{
+		{"create", "POST", "/crm/v3/objects/communications", func(v string) any { return comm("x", "n", v) }},
+		{"update", "PATCH", "/crm/v3/objects/communications/" + id, func(v string) any {
+			return map[string]any{"properties": map[string]any{"n": v}}
+		}},
+		{"batch create", "POST", "/crm/v3/objects/communications/batch/create", func(v string) any { return inputs(comm("x", "n", v)) }},
+		{"batch update", "POST", "/crm/v3/objects/communications/batch/update", func(v string) any {
+			return inputs(map[string]any{"id": id, "properties": map[string]any{"n": v}})
+		}},
+	}
+	// comparable drops what differs between two answers to the same
+	// request (ids, times) and names the value "V".
+	comparable := func(r reply, v string) map[string]any {
+		t.Helper()
+		raw := strings.ReplaceAll(string(r.raw), v, "V")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatalf("%s: %v", r.raw, err)
+		}
+		for _, k := range []string{"correlationId", "startedAt", "completedAt"} {
+			delete(m, k)
+		}
+		return m
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			ref := h.do(w.method, w.path, w.body("abc"))
+			if ref.status/100 == 2 && ref.status != 207 {
+				t.Fatalf("abc accepted: %d %s", ref.status, ref.raw)
+			}
+			want := comparable(ref, "abc")
+			for _, v := range nonFinite {
+				r := h.do(w.method, w.path, w.body(v))
+				if r.status != ref.status {
+					t.Errorf("%s: status %d, want %d as for abc: %s", v, r.status, ref.status, r.raw)
+					continue
+				}
+				if d := cmp.Diff(want, comparable(r, v)); d != "" {
+					t.Errorf("%s: body differs from abc's (-abc +%s):\n%s", v, v, d)
+				}
+			}
+		})
+	}
+	if got := h.must(200, "GET", "/crm/v3/objects/communications/"+id+"?properties=n", nil).str("properties.n"); got != "1" {
+		t.Errorf("n = %q after rejected writes, want 1", got)
 	}
 }
