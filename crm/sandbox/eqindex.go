@@ -23,7 +23,8 @@ import (
 // A record is indexed under the values of its current properties unless
 // it is archived, and under those of the older version search may still
 // see while a write is inside the index lag (object.indexed) unless that
-// version was archived. A value more than eqCap records hold keeps only a
+// version was archived, until the first write after the lag sweeps that
+// version away (store.sweep). A value more than eqCap records hold keeps only a
 // count: it is too common to narrow a search, which then scans.
 //
 // Memory: a value held by one record costs one entry of eqIndex.one (the
@@ -196,6 +197,13 @@ func (tb *table) eqRecord(ix *eqIndex, o *object, add bool) {
 	}
 	if hasOld {
 		set(old)
+	}
+}
+
+// eqRecords adds o to (or removes it from) every equality index.
+func (tb *table) eqRecords(o *object, add bool) {
+	for _, ix := range tb.eqs {
+		tb.eqRecord(ix, o, add)
 	}
 }
 

@@ -127,8 +127,23 @@ func (w *diffWorld) step() {
 	default:
 		lag := w.st.lag
 		w.clk.Add([]time.Duration{0, time.Millisecond, lag / 2, lag, 2 * lag}[w.r.IntN(5)])
+		w.replay()
+		return
 	}
+	w.checkNoDeadViews()
 	w.replay()
+}
+
+// checkNoDeadViews holds a write's sweep to its definition: right after
+// a write, no record keeps an older view search can no longer see.
+func (w *diffWorld) checkNoDeadViews() {
+	w.t.Helper()
+	now := w.clk.Now()
+	for _, o := range w.tb().byID {
+		if o.indexed != nil && !now.Before(o.updated.Add(w.st.lag)) {
+			w.t.Fatalf("record %d keeps its older view %v after the lag (written %v, now %v)", o.id, o.indexed.props, o.updated, now)
+		}
+	}
 }
 
 func (w *diffWorld) filterValue(prop string) string {
@@ -438,5 +453,107 @@ func TestSearchInThroughIndex(t *testing.T) {
 	clk.Add(2 * time.Second)
 	if got, want := bodies(h.must(200, "POST", "/crm/v3/objects/communications/search", body)), []string{"body 0", "body 2"}; !cmp.Equal(got, want) {
 		t.Errorf("past the lag: %v, want %v", got, want)
+	}
+}
+
+// TestOlderViewsSwept checks that an older view (object.indexed) stops
+// costing memory and candidates once its write is indexed: the next write
+// after that drops it and its equality-index entries, and not before,
+// also for a record written twice inside the lag and an archived one.
+func TestOlderViewsSwept(t *testing.T) {
+	clk := newClock()
+	st := newStore(clk.Now, time.Second)
+	tb := st.table("communications")
+	tb.addProp(propertyDef{Name: "commlog_key", Type: "string", FieldType: "text", GroupName: tb.groupOrder[0]})
+	var recs []*object
+	for i := range 4 {
+		recs = append(recs, st.create(tb, map[string]string{"commlog_key": fmt.Sprintf("old%d", i)}))
+	}
+	clk.Add(2 * time.Second)
+	for i, o := range recs[:3] {
+		st.update(tb, o, map[string]string{"commlog_key": fmt.Sprintf("new%d", i)})
+	}
+	st.archive(tb, recs[3])
+	withView := func() []uint64 {
+		var ids []uint64
+		for _, id := range tb.order {
+			if tb.byID[id].indexed != nil {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	// found runs an EQ search on commlog_key both ways and returns the
+	// ids found and the index's candidates.
+	found := func(key string) (hits, cands []uint64) {
+		t.Helper()
+		groups := []filterGroup{{Filters: []searchFilter{{PropertyName: "commlog_key", Operator: "EQ", Value: key}}}}
+		got, scan := st.matches(tb, groups, "", clk.Now(), false), st.matches(tb, groups, "", clk.Now(), true)
+		if d := cmp.Diff(views(scan), views(got)); d != "" {
+			t.Fatalf("%s: indexed search differs from the scan (-scan +indexed):\n%s", key, d)
+		}
+		for _, h := range got {
+			hits = append(hits, h.o.id)
+		}
+		cands, ok := tb.filterCandidates(&groups[0].Filters[0])
+		if !ok {
+			t.Fatalf("%s: the index cannot answer", key)
+		}
+		return hits, cands
+	}
+	ids := func(os ...*object) []uint64 {
+		var out []uint64
+		for _, o := range os {
+			out = append(out, o.id)
+		}
+		return out
+	}
+	if d := cmp.Diff(ids(recs...), withView()); d != "" {
+		t.Fatalf("views after the writes (-want +got):\n%s", d)
+	}
+
+	// Half the lag later record 2 is written again: it keeps the view
+	// of old2 and is listed anew.
+	clk.Add(500 * time.Millisecond)
+	st.update(tb, recs[2], map[string]string{"commlog_key": "newer2"})
+	if d := cmp.Diff(ids(recs...), withView()); d != "" {
+		t.Errorf("inside the lag (-want +got):\n%s", d)
+	}
+
+	// The first writes are indexed; record 2's second is not.
+	clk.Add(500 * time.Millisecond)
+	st.create(tb, map[string]string{"commlog_key": "other"})
+	if d := cmp.Diff(ids(recs[2]), withView()); d != "" {
+		t.Errorf("views once the first writes are indexed (-want +got):\n%s", d)
+	}
+	for _, tt := range []struct {
+		key         string
+		hits, cands []uint64
+	}{
+		{"old0", nil, nil},
+		{"new0", ids(recs[0]), ids(recs[0])},
+		{"old3", nil, nil},
+		{"old2", ids(recs[2]), ids(recs[2])},
+		{"newer2", nil, ids(recs[2])},
+	} {
+		hits, cands := found(tt.key)
+		if d := cmp.Diff(tt.hits, hits); d != "" {
+			t.Errorf("%s: hits (-want +got):\n%s", tt.key, d)
+		}
+		if d := cmp.Diff(tt.cands, cands); d != "" {
+			t.Errorf("%s: candidates (-want +got):\n%s", tt.key, d)
+		}
+	}
+
+	clk.Add(500 * time.Millisecond)
+	st.create(tb, map[string]string{"commlog_key": "another"})
+	if got := withView(); len(got) != 0 {
+		t.Errorf("views left after every write is indexed: %v", got)
+	}
+	if hits, cands := found("old2"); len(hits)+len(cands) != 0 {
+		t.Errorf("old2 after the lag: hits %v, candidates %v", hits, cands)
+	}
+	if len(st.expiring) != 0 {
+		t.Errorf("%d sweep entries left", len(st.expiring))
 	}
 }

@@ -19,7 +19,8 @@ type object struct {
 	// assoc: to-type name → to-id → association type ids.
 	assoc map[string]map[uint64][]int
 	// indexed is what search sees while the latest write is still inside
-	// the index lag (nil: the record was not searchable before).
+	// the index lag (nil: the record was not searchable before). Once the
+	// lag has passed nothing reads it, and store.sweep drops it.
 	indexed *searchView
 }
 
@@ -62,6 +63,16 @@ type store struct {
 	// pending collects the write-ahead-log operations of the request being
 	// handled; the server writes them as one line before answering.
 	pending []walOp
+	// expiring lists, in write order, the records written while an older
+	// version stayed visible to search (object.indexed), with the time
+	// their write is indexed; sweep drops those views once it has come.
+	expiring []expiry
+}
+
+type expiry struct {
+	tb *table
+	id uint64
+	at time.Time // the write's time plus the lag
 }
 
 // firstID makes ids look like HubSpot's (11-digit numbers).
@@ -75,6 +86,7 @@ func newStore(now func() time.Time, lag time.Duration) *store {
 
 func (st *store) clear() {
 	st.nextID = firstID
+	st.expiring = nil
 	st.tables = make(map[string]*table, len(objectTypes))
 	for _, t := range objectTypes {
 		tb := &table{typ: t, byID: map[uint64]*object{}, props: map[string]*propertyDef{}, unique: map[string]map[string]uint64{},
@@ -190,6 +202,37 @@ func (st *store) beforeWrite(o *object, now time.Time) {
 	}
 }
 
+// sweep drops the older views (object.indexed) of the records whose
+// last write search sees by now: searchable no longer reads them, and the
+// equality index would go on naming the record under their values. Each
+// write sweeps, holding the write lock; a view is listed once per write
+// that kept it, so the sweep costs each write O(1) amortised, and the
+// views left between writes are those of the last lag's writes. The clock
+// is taken not to run backwards: a record swept and then looked at before
+// its write's time plus the lag would read as never searchable.
+func (st *store) sweep(now time.Time) {
+	n := 0
+	for ; n < len(st.expiring) && !now.Before(st.expiring[n].at); n++ {
+		e := st.expiring[n]
+		o := e.tb.byID[e.id]
+		// A later write of o listed it again, further on.
+		if o == nil || o.indexed == nil || now.Before(o.updated.Add(st.lag)) {
+			continue
+		}
+		e.tb.eqRecords(o, false)
+		o.indexed = nil
+		e.tb.eqRecords(o, true)
+	}
+	st.expiring = st.expiring[n:]
+}
+
+// afterWrite lists o for sweep when search still sees an older version.
+func (st *store) afterWrite(tb *table, o *object) {
+	if o.indexed != nil {
+		st.expiring = append(st.expiring, expiry{tb: tb, id: o.id, at: o.updated.Add(st.lag)})
+	}
+}
+
 // searchable returns the version of o search sees at now: its properties,
 // its modification time, and whether search sees it at all.
 func (st *store) searchable(o *object, now time.Time) (map[string]string, time.Time, bool) {
@@ -205,6 +248,7 @@ func (st *store) searchable(o *object, now time.Time) (map[string]string, time.T
 // create inserts a record with already-validated properties.
 func (st *store) create(tb *table, props map[string]string) *object {
 	now := st.now().UTC().Truncate(time.Millisecond)
+	st.sweep(now)
 	o := &object{id: st.nextID, props: props, created: now, updated: now}
 	st.nextID++
 	if o.props == nil {
@@ -225,6 +269,7 @@ func (st *store) create(tb *table, props map[string]string) *object {
 // update applies validated changes: "" clears a property.
 func (st *store) update(tb *table, o *object, changes map[string]string) {
 	now := st.now().UTC().Truncate(time.Millisecond)
+	st.sweep(now)
 	tb.unindex(o) // before beforeWrite: the equality index holds o.indexed too
 	st.beforeWrite(o, now)
 	for k, v := range changes {
@@ -236,6 +281,7 @@ func (st *store) update(tb *table, o *object, changes map[string]string) {
 	}
 	o.updated = now
 	tb.index(o)
+	st.afterWrite(tb, o)
 	st.logPut(tb, o)
 }
 
@@ -244,21 +290,21 @@ func (st *store) archive(tb *table, o *object) {
 		return
 	}
 	now := st.now().UTC().Truncate(time.Millisecond)
+	st.sweep(now)
 	tb.unindex(o)
 	st.beforeWrite(o, now)
 	o.archived = true
 	o.archivedAt = now
 	o.updated = now
 	tb.index(o) // search may still see the version before the archive
+	st.afterWrite(tb, o)
 	st.logPut(tb, o)
 }
 
 // index adds o to the unique and equality indexes; unindex removes it.
 // They bracket every change to o.props, o.archived and o.indexed.
 func (tb *table) index(o *object) {
-	for _, ix := range tb.eqs {
-		tb.eqRecord(ix, o, true)
-	}
+	tb.eqRecords(o, true)
 	if o.archived {
 		return
 	}
@@ -270,9 +316,7 @@ func (tb *table) index(o *object) {
 }
 
 func (tb *table) unindex(o *object) {
-	for _, ix := range tb.eqs {
-		tb.eqRecord(ix, o, false)
-	}
+	tb.eqRecords(o, false)
 	for p, idx := range tb.unique {
 		if v, ok := o.props[p]; ok && idx[v] == o.id {
 			delete(idx, v)
