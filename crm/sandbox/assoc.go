@@ -32,11 +32,31 @@ func (s *Server) pairTables(r *http.Request) (*table, *table, *apiError) {
 	return from, to, nil
 }
 
-func assocMissing(from, to *table, fromID, toID string) apiError {
-	e := apiError{Status: "error", Category: "VALIDATION_ERROR",
-		Message: "One or more associations are invalid: " + from.typ.singular + " " + fromID + " or " + to.typ.singular + " " + toID + " does not exist",
-		Context: map[string][]string{"fromObjectId": {fromID}, "toObjectId": {toID}}}
-	return e
+// assocPair finds the live records an association input names; when
+// either does not exist it returns the error HubSpot gives for the input
+// (a 400 where it answers alone, an entry of a batch's errors).
+func assocPair(from, to *table, fromID, toID string) (a, b *object, e *apiError) {
+	a, b = from.get(fromID, false), to.get(toID, false)
+	if a == nil || b == nil {
+		e := badRequest("One or more associations are invalid: %s %s or %s %s does not exist", from.typ.singular, fromID, to.typ.singular, toID)
+		e.Context = map[string][]string{"fromObjectId": {fromID}, "toObjectId": {toID}}
+		return nil, nil, e
+	}
+	return a, b, nil
+}
+
+// v3To lists o's associations to toType as the v3 API answers them:
+// each associated id once per association type, ids ascending.
+func v3To(o *object, toType string) []associatedID {
+	out := []associatedID{}
+	for _, id := range associatedIDs(o, toType) {
+		for _, ty := range o.assoc[toType][id] {
+			if at, ok := assocTypeByID(ty); ok {
+				out = append(out, associatedID{ID: idString(id), Type: at.name})
+			}
+		}
+	}
+	return out
 }
 
 // ---- v3 single-record association paths ----
@@ -100,15 +120,7 @@ func (s *Server) listAssocV3(r *http.Request) result {
 	if a == nil {
 		return fail(notFound(r.PathValue("id")))
 	}
-	res := []associatedID{}
-	for _, id := range associatedIDs(a, to.typ.name) {
-		for _, ty := range a.assoc[to.typ.name][id] {
-			if at, ok := assocTypeByID(ty); ok {
-				res = append(res, associatedID{ID: idString(id), Type: at.name})
-			}
-		}
-	}
-	return respond(http.StatusOK, map[string]any{"results": res})
+	return respond(http.StatusOK, map[string]any{"results": v3To(a, to.typ.name)})
 }
 
 // ---- v3 batch associations API ----
@@ -154,23 +166,14 @@ func (s *Server) batchAssocV3(r *http.Request) result {
 	var errs []apiError
 	var missing []string
 	for _, in := range req.Inputs {
-		a := from.get(in.From.ID.s, false)
-		switch op {
-		case "read":
+		if op == "read" {
+			a := from.get(in.From.ID.s, false)
 			if a == nil {
 				missing = append(missing, in.From.ID.s)
 				continue
 			}
-			res := v3AssocResult{From: in.From}
-			for _, id := range associatedIDs(a, to.typ.name) {
-				for _, ty := range a.assoc[to.typ.name][id] {
-					if at, ok := assocTypeByID(ty); ok {
-						res.To = append(res.To, associatedID{ID: idString(id), Type: at.name})
-					}
-				}
-			}
-			if len(res.To) > 0 {
-				results = append(results, res)
+			if ids := v3To(a, to.typ.name); len(ids) > 0 {
+				results = append(results, v3AssocResult{From: in.From, To: ids})
 			}
 			continue
 		}
@@ -182,10 +185,10 @@ func (s *Server) batchAssocV3(r *http.Request) result {
 			}
 			at = t
 		}
-		b := to.get(in.To.ID.s, false)
-		if a == nil || b == nil {
+		a, b, e := assocPair(from, to, in.From.ID.s, in.To.ID.s)
+		if e != nil {
 			if op == "create" {
-				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+				errs = append(errs, *e)
 			}
 			continue
 		}
@@ -203,16 +206,9 @@ func (s *Server) batchAssocV3(r *http.Request) result {
 	case "archive":
 		return s.commit(respond(http.StatusNoContent, nil))
 	case "read":
-		if len(missing) > 0 {
-			return respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(from, missing)}))
-		}
-		return respond(http.StatusOK, s.batchBody(started, results, nil))
+		return s.batchAnswer(started, http.StatusOK, results, notFoundErrs(from, missing))
 	}
-	status := http.StatusCreated
-	if len(errs) > 0 {
-		status = http.StatusMultiStatus
-	}
-	return s.commit(respond(status, s.batchBody(started, results, errs)))
+	return s.commit(s.batchAnswer(started, http.StatusCreated, results, errs))
 }
 
 // ---- v4 ----
@@ -379,16 +375,13 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 			}
 			results = append(results, res)
 		}
-		if len(errs) > 0 {
-			return respond(http.StatusMultiStatus, s.batchBody(started, results, errs))
-		}
-		return respond(http.StatusOK, s.batchBody(started, results, nil))
+		return s.batchAnswer(started, http.StatusOK, results, errs)
 	case "create":
 		results := []v4LabelsResult{}
 		for _, in := range req.Inputs {
-			a, b := from.get(in.From.ID.s, false), to.get(in.To.ID.s, false)
-			if a == nil || b == nil {
-				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+			a, b, e := assocPair(from, to, in.From.ID.s, in.To.ID.s)
+			if e != nil {
+				errs = append(errs, *e)
 				continue
 			}
 			res, e := s.v4Link(from, to, a, b, in.Types)
@@ -397,18 +390,14 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 			}
 			results = append(results, res)
 		}
-		status := http.StatusCreated
-		if len(errs) > 0 {
-			status = http.StatusMultiStatus
-		}
-		return s.commit(respond(status, s.batchBody(started, results, errs)))
+		return s.commit(s.batchAnswer(started, http.StatusCreated, results, errs))
 	default: // associate/default
 		def, _ := defaultAssoc(from.typ.name, to.typ.name)
 		results := []v4DefaultResult{}
 		for _, in := range req.Inputs {
-			a, b := from.get(in.From.ID.s, false), to.get(in.To.ID.s, false)
-			if a == nil || b == nil {
-				errs = append(errs, assocMissing(from, to, in.From.ID.s, in.To.ID.s))
+			a, b, e := assocPair(from, to, in.From.ID.s, in.To.ID.s)
+			if e != nil {
+				errs = append(errs, *e)
 				continue
 			}
 			s.st.associate(def, a, b)
@@ -416,11 +405,7 @@ func (s *Server) batchAssocV4(r *http.Request) result {
 			results = append(results, v4DefaultResult{From: in.From, To: in.To, AssociationSpec: spec},
 				v4DefaultResult{From: in.To, To: in.From, AssociationSpec: assocTypeSpec{AssociationCategory: "HUBSPOT_DEFINED", AssociationTypeID: reverseAssoc(def).id}})
 		}
-		status := http.StatusOK
-		if len(errs) > 0 {
-			status = http.StatusMultiStatus
-		}
-		return s.commit(respond(status, s.batchBody(started, results, errs)))
+		return s.commit(s.batchAnswer(started, http.StatusOK, results, errs))
 	}
 }
 
@@ -504,11 +489,9 @@ func (s *Server) putAssocV4(r *http.Request) result {
 	if e != nil {
 		return fail(e)
 	}
-	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
-	if a == nil || b == nil {
-		e := assocMissing(from, to, r.PathValue("id"), r.PathValue("toId"))
-		e.httpStatus = http.StatusBadRequest
-		return fail(&e)
+	a, b, e := assocPair(from, to, r.PathValue("id"), r.PathValue("toId"))
+	if e != nil {
+		return fail(e)
 	}
 	res, e := s.v4Link(from, to, a, b, types)
 	if e != nil {
@@ -525,11 +508,9 @@ func (s *Server) putDefaultAssocV4(r *http.Request) result {
 	if e != nil {
 		return fail(e)
 	}
-	a, b := from.get(r.PathValue("id"), false), to.get(r.PathValue("toId"), false)
-	if a == nil || b == nil {
-		e := assocMissing(from, to, r.PathValue("id"), r.PathValue("toId"))
-		e.httpStatus = http.StatusBadRequest
-		return fail(&e)
+	a, b, e := assocPair(from, to, r.PathValue("id"), r.PathValue("toId"))
+	if e != nil {
+		return fail(e)
 	}
 	def, _ := defaultAssoc(from.typ.name, to.typ.name)
 	s.st.associate(def, a, b)

@@ -68,11 +68,34 @@ func (s *Server) listProperties(r *http.Request) result {
 	if e != nil {
 		return fail(e)
 	}
-	out := make([]propertyDef, 0, len(tb.propOrder))
-	for _, n := range tb.propOrder {
-		out = append(out, *tb.props[n])
+	return respond(http.StatusOK, map[string]any{"results": inOrder(tb.propOrder, tb.props)})
+}
+
+// inOrder copies the values of m named by order, in that order.
+func inOrder[T any](order []string, m map[string]*T) []T {
+	out := make([]T, 0, len(order))
+	for _, n := range order {
+		out = append(out, *m[n])
 	}
-	return respond(http.StatusOK, map[string]any{"results": out})
+	return out
+}
+
+// missingFields is HubSpot's bean-validation answer to a create body
+// without the required fields named.
+func missingFields(missing []string) *apiError {
+	e := badRequest("Invalid input JSON: missing required fields %s", strings.Join(missing, ", "))
+	for _, m := range missing {
+		e.Errors = append(e.Errors, errorDetail{Message: "must not be null", In: m, Code: "REQUIRED_FIELD"})
+	}
+	return e
+}
+
+// alreadyExists is the 409 for creating a property or a group (what)
+// under a name already taken; HubSpot's exact wording is undocumented.
+func alreadyExists(what, name string) *apiError {
+	e := newAPIError(http.StatusConflict, "OBJECT_ALREADY_EXISTS", "%s named '%s' already exists.", what, name)
+	e.Context = map[string][]string{"name": {name}}
+	return e
 }
 
 func (s *Server) getProperty(r *http.Request) result {
@@ -98,11 +121,7 @@ func (s *Server) listPropertyGroups(r *http.Request) result {
 	if e != nil {
 		return fail(e)
 	}
-	out := make([]propertyGroup, 0, len(tb.groupOrder))
-	for _, n := range tb.groupOrder {
-		out = append(out, *tb.groups[n])
-	}
-	return respond(http.StatusOK, map[string]any{"results": out})
+	return respond(http.StatusOK, map[string]any{"results": inOrder(tb.groupOrder, tb.groups)})
 }
 
 func (s *Server) getPropertyGroup(r *http.Request) result {
@@ -135,11 +154,7 @@ func (s *Server) createPropertyGroup(r *http.Request) result {
 		missing = append(missing, "name")
 	}
 	if len(missing) > 0 {
-		e := badRequest("Invalid input JSON: missing required fields %s", strings.Join(missing, ", "))
-		for _, m := range missing {
-			e.Errors = append(e.Errors, errorDetail{Message: "must not be null", In: m, Code: "REQUIRED_FIELD"})
-		}
-		return fail(e)
+		return fail(missingFields(missing))
 	}
 	if !propertyName.MatchString(in.Name) {
 		return fail(badRequest("Property group name %q is invalid: use lower case letters, digits and underscores, starting with a letter", in.Name))
@@ -152,10 +167,7 @@ func (s *Server) createPropertyGroup(r *http.Request) result {
 		return fail(e)
 	}
 	if _, exists := tb.groups[in.Name]; exists {
-		// 409 as for properties; wording unconfirmed.
-		e := newAPIError(http.StatusConflict, "OBJECT_ALREADY_EXISTS", "Property group named '%s' already exists.", in.Name)
-		e.Context = map[string][]string{"name": {in.Name}}
-		return fail(e)
+		return fail(alreadyExists("Property group", in.Name))
 	}
 	tb.addGroup(in)
 	s.st.pending = append(s.st.pending, walOp{Op: "group", T: tb.typ.name, Group: &in})
@@ -189,11 +201,7 @@ func (s *Server) createProperty(r *http.Request) result {
 	}
 	slices.Sort(missing)
 	if len(missing) > 0 {
-		e := badRequest("Invalid input JSON: missing required fields %s", strings.Join(missing, ", "))
-		for _, m := range missing {
-			e.Errors = append(e.Errors, errorDetail{Message: "must not be null", In: m, Code: "REQUIRED_FIELD"})
-		}
-		return fail(e)
+		return fail(missingFields(missing))
 	}
 	if !propertyName.MatchString(in.Name) || strings.HasPrefix(in.Name, "hs_") {
 		return fail(badRequest("Property name %q is invalid: use lower case letters, digits and underscores, starting with a letter, not hs_", in.Name))
@@ -222,10 +230,7 @@ func (s *Server) createProperty(r *http.Request) result {
 		return fail(badRequest("Property group %s does not exist for object type %s", in.GroupName, tb.typ.typeID))
 	}
 	if _, exists := tb.props[in.Name]; exists {
-		// HubSpot answers 409 for an existing name; exact wording undocumented.
-		e := newAPIError(http.StatusConflict, "OBJECT_ALREADY_EXISTS", "Property named '%s' already exists.", in.Name)
-		e.Context = map[string][]string{"name": {in.Name}}
-		return fail(e)
+		return fail(alreadyExists("Property", in.Name))
 	}
 	if in.HasUniqueValue {
 		n := 0

@@ -117,6 +117,23 @@ func pinError(pin string, tb *table) *apiError {
 		fmt.Sprintf("engagement %s is not associated with this %s; associate it before pinning", pin, tb.typ.singular))})
 }
 
+// prepareUpdate validates an update of o without changing anything and
+// returns the changes; seen collects a batch's unique values as
+// prepareCreate's does.
+func (s *Server) prepareUpdate(tb *table, o *object, props map[string]flexString, seen map[string]map[string]bool) (map[string]string, *apiError) {
+	changes, probs := tb.validateWrite(props, false)
+	if len(probs) > 0 {
+		return nil, propertyError(probs)
+	}
+	if e := s.checkPin(tb, o, changes); e != nil {
+		return nil, e
+	}
+	if e := tb.uniqueConflict(o.id, changes, seen); e != nil {
+		return nil, e
+	}
+	return changes, nil
+}
+
 // checkPin validates pinning on an update of o.
 func (s *Server) checkPin(tb *table, o *object, changes map[string]string) *apiError {
 	pin, ok := changes["hs_pinned_engagement_id"]
@@ -213,11 +230,7 @@ func (s *Server) batchCreate(r *http.Request) result {
 		po.TraceID = p.trace
 		results = append(results, po)
 	}
-	status := http.StatusCreated
-	if len(errs) > 0 {
-		status = http.StatusMultiStatus
-	}
-	return s.commit(respond(status, s.batchBody(started, results, errs)))
+	return s.commit(s.batchAnswer(started, http.StatusCreated, results, errs))
 }
 
 func (s *Server) batchBody(started time.Time, results any, errs []apiError) batchResponse {
@@ -225,11 +238,25 @@ func (s *Server) batchBody(started time.Time, results any, errs []apiError) batc
 		StartedAt: formatTime(started), CompletedAt: formatTime(s.now())}
 }
 
-// notFoundGroup is the one error a 207 carries for all missing ids.
-func notFoundGroup(tb *table, ids []string) apiError {
-	return apiError{Status: "error", Category: "OBJECT_NOT_FOUND",
+// batchAnswer answers a batch with status ok, or with 207 Multi-Status
+// when some inputs failed (errs).
+func (s *Server) batchAnswer(started time.Time, ok int, results any, errs []apiError) result {
+	status := ok
+	if len(errs) > 0 {
+		status = http.StatusMultiStatus
+	}
+	return respond(status, s.batchBody(started, results, errs))
+}
+
+// notFoundErrs is the errors of a batch that did not find ids: none, or
+// the one error a 207 carries for all of them.
+func notFoundErrs(tb *table, ids []string) []apiError {
+	if len(ids) == 0 {
+		return nil
+	}
+	return []apiError{{Status: "error", Category: "OBJECT_NOT_FOUND",
 		Message: fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", strings.ToUpper(tb.typ.singular)),
-		Context: map[string][]string{"ids": ids}}
+		Context: map[string][]string{"ids": ids}}}
 }
 
 // lookup resolves an input id, by record id or by a unique idProperty.
@@ -296,10 +323,7 @@ func (s *Server) batchRead(r *http.Request) result {
 		done[o.id] = true
 		results = append(results, tb.render(o, want, false, nil))
 	}
-	if len(missing) > 0 {
-		return respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(tb, missing)}))
-	}
-	return respond(http.StatusOK, s.batchBody(started, results, nil))
+	return s.batchAnswer(started, http.StatusOK, results, notFoundErrs(tb, missing))
 }
 
 func (s *Server) batchUpdate(r *http.Request) result {
@@ -345,14 +369,8 @@ func (s *Server) batchUpdate(r *http.Request) result {
 			missing = append(missing, in.ID.s)
 			continue
 		}
-		changes, probs := tb.validateWrite(in.Properties, false)
-		if len(probs) > 0 {
-			return fail(propertyError(probs))
-		}
-		if e := s.checkPin(tb, o, changes); e != nil {
-			return fail(e)
-		}
-		if e := tb.uniqueConflict(o.id, changes, seen); e != nil {
+		changes, e := s.prepareUpdate(tb, o, in.Properties, seen)
+		if e != nil {
 			return fail(e)
 		}
 		todo = append(todo, prepared{o: o, changes: changes, trace: in.ObjectWriteTraceID})
@@ -364,10 +382,7 @@ func (s *Server) batchUpdate(r *http.Request) result {
 		po.TraceID = p.trace
 		results = append(results, po)
 	}
-	if len(missing) > 0 {
-		return s.commit(respond(http.StatusMultiStatus, s.batchBody(started, results, []apiError{notFoundGroup(tb, missing)})))
-	}
-	return s.commit(respond(http.StatusOK, s.batchBody(started, results, nil)))
+	return s.commit(s.batchAnswer(started, http.StatusOK, results, notFoundErrs(tb, missing)))
 }
 
 // batchUpsert creates or updates by the value of a unique property.
@@ -505,14 +520,8 @@ func (s *Server) updateOne(r *http.Request) result {
 	if o == nil {
 		return fail(notFound(r.PathValue("id")))
 	}
-	changes, probs := tb.validateWrite(in.Properties, false)
-	if len(probs) > 0 {
-		return fail(propertyError(probs))
-	}
-	if e := s.checkPin(tb, o, changes); e != nil {
-		return fail(e)
-	}
-	if e := tb.uniqueConflict(o.id, changes, nil); e != nil {
+	changes, e := s.prepareUpdate(tb, o, in.Properties, nil)
+	if e != nil {
 		return fail(e)
 	}
 	s.st.update(tb, o, changes)

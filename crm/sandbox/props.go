@@ -244,15 +244,7 @@ func (tb *table) render(o *object, want []string, all bool, assocWanted []string
 		if t == nil {
 			continue
 		}
-		var res []associatedID
-		for _, id := range associatedIDs(o, t.name) {
-			for _, ty := range o.assoc[t.name][id] {
-				if a, ok := assocTypeByID(ty); ok {
-					res = append(res, associatedID{ID: idString(id), Type: a.name})
-				}
-			}
-		}
-		if len(res) > 0 {
+		if res := v3To(o, t.name); len(res) > 0 {
 			if po.Associations == nil {
 				po.Associations = map[string]assocCollection{}
 			}
