@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -422,9 +423,11 @@ type SnapshotRecord struct {
 
 // writeSnapshot saves every property and association of every live
 // target, a chunk at a time, and fsyncs the file before returning: nothing
-// is archived before it is complete. The file must not exist yet; a
-// snapshot left incomplete by an error is removed.
-func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpool, chunk, workers int) (err error) {
+// is archived before it is complete. The file must not exist yet. It is
+// written as path.partial and linked to path once complete, so a snapshot
+// at path is always whole, even after a kill -9 mid-write (the next run
+// overwrites the .partial file; an error removes it).
+func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpool, chunk, workers int) error {
 	defs, err := api.Properties(ctx, crm.Communications)
 	if err != nil {
 		return fmt.Errorf("reading communication properties: %w", err)
@@ -437,15 +440,17 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpo
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("snapshot %s exists already; name another with --snapshot", path)
+	}
+	partial := path + ".partial"
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
+		f.Close()
+		os.Remove(partial)
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(bw)
@@ -493,6 +498,19 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpo
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	// A link, not a rename: it fails, rather than replaces, when path
+	// appeared meanwhile.
+	if err := os.Link(partial, path); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("snapshot: %w", err)
+	} else if err != nil {
+		// A file system without hard links: a rename, after checking again.
+		if _, serr := os.Lstat(path); serr == nil {
+			return fmt.Errorf("snapshot %s exists already; name another with --snapshot", path)
+		}
+		if err := os.Rename(partial, path); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
 	}
 	return syncDir(path)
 }

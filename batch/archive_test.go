@@ -346,3 +346,33 @@ func TestReadIDsFile(t *testing.T) {
 		t.Errorf("bad id: %v", err)
 	}
 }
+
+func TestArchiveSnapshotIsWholeOrAbsent(t *testing.T) {
+	env := newSandboxEnv(t, sandbox.Options{Contacts: 1})
+	led := imported(t, env, 5)
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snap.jsonl")
+	os.WriteFile(snap, []byte("an older snapshot\n"), 0o600)
+	// A .partial file left by a run killed while writing is overwritten.
+	os.WriteFile(snap+".2.partial", []byte("half a line"), 0o600)
+	o := ArchiveOptions{FromLedger: led, Yes: true, Snapshot: snap, API: env.client, RunOptions: runOpts(dir, "archive.csv")}
+	if _, err := Archive(context.Background(), o); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Fatalf("archive onto an existing snapshot: %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(snap); string(b) != "an older snapshot\n" {
+		t.Errorf("the existing snapshot was changed: %q", b)
+	}
+	if n := liveComms(env); n != 5 {
+		t.Fatalf("%d live after the refusal, want 5", n)
+	}
+	o.Snapshot = snap + ".2"
+	if sum, err := Archive(context.Background(), o); err != nil || sum.Done != 5 {
+		t.Fatalf("archive: %v %+v", err, sum)
+	}
+	if got := snapshotIDs(t, o.Snapshot); len(got) != 5 {
+		t.Errorf("snapshot holds %d records, want 5", len(got))
+	}
+	if _, err := os.Stat(o.Snapshot + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the .partial file is still there: %v", err)
+	}
+}
