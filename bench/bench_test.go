@@ -71,7 +71,7 @@ func TestCheckGoals(t *testing.T) {
 	good := &Results{
 		Rate:     &RateResult{Rows: 100, Created: 100, Utilisation: 0.975},
 		Pipeline: &PipelineResult{Rows: 10, Created: 10, Ratio: 0.6},
-		Memory:   &MemoryResult{SmallRSSMB: 40, LargeRSSMB: 59, Ratio: 1.48, RerunRSSMB: 45, RerunRatio: 1.12},
+		Memory:   &MemoryResult{SmallRSSMB: 40, LargeRSSMB: 59, Ratio: 1.48, RerunRSSMB: 45, RerunRatio: 1.12, ArchiveRatio: 1.5, RestoreRatio: 1.1},
 		Export:   &ExportResult{FullExpected: 5, FullRecords: 5, IncrementalExpected: 2, IncrementalRecords: 3},
 	}
 	okAll := func(gs []GoalResult) []bool {
@@ -81,7 +81,7 @@ func TestCheckGoals(t *testing.T) {
 		}
 		return out
 	}
-	if diff := cmp.Diff([]bool{true, true, true, true, true, true, true, true, true, true, true}, okAll(checkGoals(good))); diff != "" {
+	if diff := cmp.Diff([]bool{true, true, true, true, true, true, true, true, true, true, true, true, true}, okAll(checkGoals(good))); diff != "" {
 		t.Errorf("goals of a good run (-want +got):\n%s", diff)
 	}
 	tests := []struct {
@@ -98,6 +98,8 @@ func TestCheckGoals(t *testing.T) {
 		{"150 MB is too much", &Results{Memory: &MemoryResult{LargeRows: 1_000_000, LargeRSSMB: 150, Ratio: 1}}, "memory: peak RSS, 1M rows"},
 		{"growth", &Results{Memory: &MemoryResult{LargeRSSMB: 100, Ratio: 1.51}}, "memory: large ÷ small peak RSS"},
 		{"growth on resume", &Results{Memory: &MemoryResult{LargeRSSMB: 40, Ratio: 1.2, RerunRatio: 1.6}}, "memory: re-run (all done) ÷ small peak RSS"},
+		{"archive holds its targets", &Results{Memory: &MemoryResult{LargeRSSMB: 40, Ratio: 1.2, ArchiveRatio: 11.3}}, "memory: archive of them all ÷ import peak RSS"},
+		{"restore holds its snapshot", &Results{Memory: &MemoryResult{LargeRSSMB: 40, Ratio: 1.2, RestoreRatio: 1.51}}, "memory: restore of them all ÷ import peak RSS"},
 		{"export short", &Results{Export: &ExportResult{FullExpected: 5, FullRecords: 4}}, "export: full, records written"},
 		{"changes lost", &Results{Export: &ExportResult{IncrementalExpected: 5, IncrementalRecords: 4}}, "export: incremental, changes written"},
 	}
@@ -124,7 +126,8 @@ func TestWriteTable(t *testing.T) {
 		Pipeline: &PipelineResult{Bytes: 200 << 20, Rows: 1659194, Created: 1659194, CSVMBPerSecond: 178,
 			PipelineMBPerSecond: 1.5, PipelineRowsPerSecond: 12103, Ratio: 0.0082},
 		Memory: &MemoryResult{SmallRows: 10000, SmallRSSMB: 28.1, LargeRows: 1000000, LargeRSSMB: 141.9, Ratio: 5.05, LargeRecordsPerSecond: 29340,
-			RerunRSSMB: 30.2, RerunRatio: 1.07, RerunSeconds: 7.1},
+			RerunRSSMB: 30.2, RerunRatio: 1.07, RerunSeconds: 7.1,
+			ArchiveRSSMB: 48.2, ArchiveRatio: 0.34, ArchiveSeconds: 93.9, RestoreRSSMB: 41.8, RestoreRatio: 0.29, RestoreSeconds: 49.9},
 		Export: &ExportResult{FullExpected: 200000, FullRecords: 200000, FullSeconds: 20, FullRecordsPerSecond: 10000,
 			IncrementalExpected: 20000, IncrementalRecords: 20001, IncrementalSeconds: 10, IncrementalRecordsPerSecond: 2000},
 		Errors: []string{"export: something broke"},

@@ -55,6 +55,8 @@ func checkGoals(r *Results) []GoalResult {
 			goal(fmt.Sprintf("memory: peak RSS, %s rows", count(x.LargeRows)), x.LargeRSSMB, "<", 150, "MB"),
 			goal("memory: large ÷ small peak RSS", x.Ratio, "<=", 1.5, "×"),
 			goal("memory: re-run (all done) ÷ small peak RSS", x.RerunRatio, "<=", 1.5, "×"),
+			goal("memory: archive of them all ÷ import peak RSS", x.ArchiveRatio, "<=", 1.5, "×"),
+			goal("memory: restore of them all ÷ import peak RSS", x.RestoreRatio, "<=", 1.5, "×"),
 		)
 	}
 	if x := r.Export; x != nil {
@@ -100,6 +102,8 @@ func WriteTable(w io.Writer, r *Results) error {
 		row("", count(x.LargeRows)+" rows", fmt.Sprintf("%.1f MB (%.0f records/s)", x.LargeRSSMB, x.LargeRecordsPerSecond))
 		row("", "ratio", fmt.Sprintf("%.2f×", x.Ratio))
 		row("", count(x.LargeRows)+" rows again, all done", fmt.Sprintf("%.1f MB (%.1f s)", x.RerunRSSMB, x.RerunSeconds))
+		row("archive, restore peak RSS", "archive of the "+count(x.LargeRows), fmt.Sprintf("%.1f MB (%.1f s)", x.ArchiveRSSMB, x.ArchiveSeconds))
+		row("", "restore of the "+count(x.LargeRows), fmt.Sprintf("%.1f MB (%.1f s)", x.RestoreRSSMB, x.RestoreSeconds))
 	}
 	if x := r.Export; x != nil {
 		row("export (limits off)", fmt.Sprintf("full, %s records", count(int(x.FullRecords))),

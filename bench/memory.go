@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 )
 
 // MemoryResult is the import's peak RSS for a small and a large input,
@@ -21,6 +22,14 @@ type MemoryResult struct {
 	RerunRSSMB   float64 `json:"rerun_rss_mb"`
 	RerunRatio   float64 `json:"rerun_ratio"`
 	RerunSeconds float64 `json:"rerun_seconds"`
+	// The large import's records archived (--ledger, a snapshot first)
+	// and restored from that snapshot; ratios are to the large import.
+	ArchiveRSSMB   float64 `json:"archive_rss_mb"`
+	ArchiveRatio   float64 `json:"archive_ratio"`
+	ArchiveSeconds float64 `json:"archive_seconds"`
+	RestoreRSSMB   float64 `json:"restore_rss_mb"`
+	RestoreRatio   float64 `json:"restore_ratio"`
+	RestoreSeconds float64 `json:"restore_seconds"`
 	// RSSSource is "rusage" (exact) or "VmHWM" (polled; see importRun).
 	RSSSource string `json:"rss_source"`
 }
@@ -33,14 +42,15 @@ func unlimitedArgs() []string {
 }
 
 func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult, error) {
-	small, _, err := importRSS(ctx, opts, dir, "small", opts.Sizes.MemorySmall, false)
+	smallRuns, err := importRSS(ctx, opts, dir, "small", opts.Sizes.MemorySmall, false)
 	if err != nil {
 		return nil, err
 	}
-	large, rerun, err := importRSS(ctx, opts, dir, "large", opts.Sizes.MemoryLarge, true)
+	runs, err := importRSS(ctx, opts, dir, "large", opts.Sizes.MemoryLarge, true)
 	if err != nil {
 		return nil, err
 	}
+	small, large, rerun := smallRuns.first, runs.first, runs.again
 	const mb = 1 << 20
 	r := &MemoryResult{
 		SmallRows: opts.Sizes.MemorySmall, SmallRSSMB: round(float64(small.MaxRSS)/mb, 1),
@@ -57,28 +67,40 @@ func measureMemory(ctx context.Context, opts Options, dir string) (*MemoryResult
 		r.Ratio = round(float64(large.MaxRSS)/float64(small.MaxRSS), 2)
 		r.RerunRatio = round(float64(rerun.MaxRSS)/float64(small.MaxRSS), 2)
 	}
+	r.ArchiveRSSMB, r.ArchiveSeconds = round(float64(runs.archive.MaxRSS)/mb, 1), round(runs.archive.Wall.Seconds(), 1)
+	r.RestoreRSSMB, r.RestoreSeconds = round(float64(runs.restore.MaxRSS)/mb, 1), round(runs.restore.Wall.Seconds(), 1)
+	if large.MaxRSS > 0 {
+		r.ArchiveRatio = round(float64(runs.archive.MaxRSS)/float64(large.MaxRSS), 2)
+		r.RestoreRatio = round(float64(runs.restore.MaxRSS)/float64(large.MaxRSS), 2)
+	}
 	return r, nil
 }
 
+// memoryRuns are the child processes of one importRSS.
+type memoryRuns struct {
+	first, again, archive, restore *importRun
+}
+
 // importRSS imports rows synthetic rows into a fresh sandbox process and
-// returns the import process's run and, with rerun, that of the same
-// command run again (which must find every row done).
-func importRSS(ctx context.Context, opts Options, dir, name string, rows int, rerun bool) (first, again *importRun, err error) {
+// returns the import process's run and, with all, that of the same
+// command run again (which must find every row done), of archiving every
+// record it created and of restoring them from the archive's snapshot.
+func importRSS(ctx context.Context, opts Options, dir, name string, rows int, all bool) (*memoryRuns, error) {
 	sb, err := startSandbox(ctx, opts.Bin, unlimitedArgs()...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer sb.stop()
 	contact, err := sb.contactID(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	input, mappingPath := filepath.Join(dir, name+".csv"), filepath.Join(dir, name+".yaml")
 	if _, _, err := writeChatCSV(input, rows, 0, contact); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := writeMapping(mappingPath); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ledger := filepath.Join(dir, name+".ledger.csv")
 	run := func(created, done int) (*importRun, error) {
@@ -93,9 +115,36 @@ func importRSS(ctx context.Context, opts Options, dir, name string, rows int, re
 		}
 		return r, nil
 	}
-	if first, err = run(rows, 0); err != nil || !rerun {
-		return first, nil, err
+	var out memoryRuns
+	if out.first, err = run(rows, 0); err != nil || !all {
+		return &out, err
 	}
-	again, err = run(0, rows)
-	return first, again, err
+	if out.again, err = run(0, rows); err != nil {
+		return nil, err
+	}
+	snapshot := filepath.Join(dir, name+".snapshot.jsonl")
+	out.archive, err = runCommlog(ctx, opts.Bin, sb, "archive", "--ledger", ledger, "--yes",
+		"--max-delete", strconv.Itoa(rows), "--snapshot", snapshot)
+	switch {
+	case err != nil:
+	case out.archive.Summary.Done != int64(rows):
+		err = fmt.Errorf("archiving the %d-row import archived %d", rows, out.archive.Summary.Done)
+	case out.archive.MaxRSS == 0:
+		err = fmt.Errorf("no peak RSS for the archive of %d records", rows)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.restore, err = runCommlog(ctx, opts.Bin, sb, "restore", "--snapshot", snapshot, "--search-settle", "1s")
+	switch {
+	case err != nil:
+	case out.restore.Summary.Created != int64(rows):
+		err = fmt.Errorf("restoring the %d-row import's archive created %d", rows, out.restore.Summary.Created)
+	case out.restore.MaxRSS == 0:
+		err = fmt.Errorf("no peak RSS for the restore of %d records", rows)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -146,6 +146,7 @@ func (s *sandboxProc) contactID(ctx context.Context) (string, error) {
 type importSummary struct {
 	Rows             int64   `json:"rows"`
 	Created          int64   `json:"created"`
+	Done             int64   `json:"done"`
 	AlreadyDone      int64   `json:"already_done"`
 	Failed           int64   `json:"failed"`
 	Invalid          int64   `json:"invalid"`
@@ -157,7 +158,7 @@ type importSummary struct {
 	RecordsPerSecond float64 `json:"records_per_second"`
 }
 
-// importRun is one finished `commlog import` child process.
+// importRun is one finished commlog child process (import, archive, restore).
 type importRun struct {
 	Summary importSummary
 	// MaxRSS is the child's peak resident set size in bytes, from its rusage.
@@ -232,9 +233,16 @@ func parseHWM(status string) int64 {
 // runImport runs `commlog import` as a child process against sb and
 // requires it to finish with exit 0.
 func runImport(ctx context.Context, bin string, sb *sandboxProc, mappingPath, ledger, input string) (*importRun, error) {
-	cmd := exec.CommandContext(ctx, bin, "--base-url", sb.url, "--no-progress", "--json", "--log-level", "warn",
-		"import", "--mapping", mappingPath, "--ledger", ledger, "--search-settle", "1s", input)
-	// Only what the import needs: the bench's own environment may hold a
+	return runCommlog(ctx, bin, sb, "import", "--mapping", mappingPath, "--ledger", ledger, "--search-settle", "1s", input)
+}
+
+// runCommlog runs a commlog command (import, archive, restore) with
+// --json as a child process against sb, requires exit 0, and reads its
+// summary and peak RSS.
+func runCommlog(ctx context.Context, bin string, sb *sandboxProc, command string, args ...string) (*importRun, error) {
+	all := append([]string{"--base-url", sb.url, "--no-progress", "--json", "--log-level", "warn", command}, args...)
+	cmd := exec.CommandContext(ctx, bin, all...)
+	// Only what the command needs: the bench's own environment may hold a
 	// real HubSpot token or base URL.
 	cmd.Env = []string{"HUBSPOT_ACCESS_TOKEN=" + token}
 	var stdout bytes.Buffer
@@ -243,14 +251,14 @@ func runImport(ctx context.Context, bin string, sb *sandboxProc, mappingPath, le
 	start := time.Now()
 	self := selfMaxRSS()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("commlog import: %w", err)
+		return nil, fmt.Errorf("commlog %s: %w", command, err)
 	}
 	hwm := watchHWM(cmd.Process.Pid)
 	err := cmd.Wait()
 	wall := time.Since(start)
 	polled := hwm()
 	if err != nil {
-		return nil, fmt.Errorf("commlog import %s: %w: %s", input, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("commlog %s %s: %w: %s", command, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	run := &importRun{Wall: wall, MaxRSS: maxRSS(cmd.ProcessState), RSSSource: "rusage"}
 	if run.MaxRSS <= self {
@@ -259,7 +267,7 @@ func runImport(ctx context.Context, bin string, sb *sandboxProc, mappingPath, le
 		run.MaxRSS, run.RSSSource = polled, "VmHWM"
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &run.Summary); err != nil {
-		return nil, fmt.Errorf("commlog import --json: reading the summary: %w", err)
+		return nil, fmt.Errorf("commlog %s --json: reading the summary: %w", command, err)
 	}
 	return run, nil
 }
