@@ -73,6 +73,14 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	}
 	ir := &itemRunner{runner: newRunner(o.config(OpArchive, RunLogPath(o.Ledger), o.API)), opName: OpArchive, batchSize: o.BatchSize, idempotent: true}
 
+	snap := o.Snapshot
+	if snap == "" {
+		snap = derivedPath(o.Ledger, ".snapshot-"+ir.runID+".jsonl")
+	}
+	if _, err := os.Lstat(snap); err == nil && !o.Plan {
+		return nil, fmt.Errorf("snapshot %s exists already; name another with --snapshot", snap)
+	}
+
 	// Every pass below streams: targets wait in spools on disk, never in
 	// memory, however many a --where or a ledger names.
 	dir := filepath.Dir(o.Ledger)
@@ -124,10 +132,6 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 		}
 	}
 
-	snap := o.Snapshot
-	if snap == "" {
-		snap = derivedPath(o.Ledger, ".snapshot-"+ir.runID+".jsonl")
-	}
 	if err := writeSnapshot(ctx, o.API, snap, live, o.chunk(), ir.workers()); err != nil {
 		return ir.summary(), err
 	}
