@@ -36,11 +36,12 @@ bench: build
 	$(GO) run ./bench/cmd/commlog-bench --bin $(BIN) --out bench/results.json
 
 # kill -9 + resume, sandbox faults and a sandbox restart mid-run, 20 trials
-# each (COMMLOG_CHAOS_TRIALS, COMMLOG_CHAOS_ROWS override): expected,
-# found, duplicated and missing per trial; fails on any duplicate or loss.
+# each (COMMLOG_CHAOS_TRIALS, COMMLOG_CHAOS_ROWS override), then archive and
+# restore under faults and kill -9: expected, found, duplicated and missing
+# per trial; fails on any duplicate or loss.
 chaos: build
 	COMMLOG_CHAOS_TRIALS=$${COMMLOG_CHAOS_TRIALS:-20} COMMLOG_CHAOS_BIN=$(abspath $(BIN)) \
-	  $(GO) test -count=1 -timeout 15m -run '^TestChaos$$' -v ./cmd/commlog
+	  $(GO) test -count=1 -timeout 25m -run '^TestChaos(CleanUp)?$$' -v ./cmd/commlog
 
 # HubSpot's official Node client against the sandbox (needs node and npm).
 compat: build

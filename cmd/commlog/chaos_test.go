@@ -5,7 +5,8 @@ package main
 // (5xx, 429, resets, commit-then-drop) and sandbox restarts mid-run. After
 // each trial it counts the communications in the sandbox: every row must be
 // there exactly once. `make test` runs 2 trials of each scenario;
-// `make chaos` runs 20 (COMMLOG_CHAOS_TRIALS).
+// `make chaos` runs 20 (COMMLOG_CHAOS_TRIALS). TestChaosCleanUp
+// (chaos_cleanup_test.go) does the same to archive and restore.
 
 import (
 	"bufio"
