@@ -64,8 +64,10 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 	}
 	defer prev.close()
 	// A first pass counts the records and finds those an earlier run sent
-	// without an answer: they are few (at most the batches in flight when
-	// it stopped), so they are held; the records themselves are not.
+	// without an answer. Those are held (about 150 bytes each); they are
+	// usually few, the batches in flight when that run stopped, and at
+	// worst the batches of a run that lost HubSpot's answers throughout.
+	// The records themselves are not held.
 	var doubt []opItem
 	var rows int64
 	err = ReadSnapshot(o.Snapshot, func(line int, r SnapshotRecord) error {
