@@ -209,34 +209,95 @@ func (tb *table) eqRecords(o *object, add bool) {
 
 // candidates returns, ascending (tb.order's order), the ids of the
 // records that can match groups; false when some group cannot be
-// narrowed by an EQ or IN filter the index answers, or when so many
-// records qualify that the scan is cheaper. Groups are ORed, so the
-// candidates are the union of each group's; within a group the filters
-// are ANDed, so one filter's records are enough, and the fewest win.
+// narrowed by a filter the indexes answer (EQ or IN with the equality
+// index or on hs_object_id, a range or EQ on hs_object_id or a property
+// with a range index), or when so many records qualify that the scan is
+// cheaper. Groups are ORed, so the candidates are the union of each
+// group's; within a group the filters are ANDed, so one filter's records
+// (or one property's range) are enough, and the fewest win. A single
+// group narrowed by an hs_object_id range answers a part of tb.order,
+// which the caller must not change.
 func (tb *table) candidates(groups []filterGroup) ([]uint64, bool) {
 	if len(groups) == 0 {
 		return nil, false
 	}
 	var ids []uint64
 	for gi := range groups {
-		var best []uint64
-		found := false
-		for fi := range groups[gi].Filters {
-			got, ok := tb.filterCandidates(&groups[gi].Filters[fi])
-			if ok && (!found || len(got) < len(best)) {
-				best, found = got, true
-			}
-		}
-		if !found {
+		nw, ok := tb.narrowing(&groups[gi])
+		if !ok {
 			return nil, false
 		}
-		ids = append(ids, best...)
-		if len(ids) > len(tb.order)/2 {
+		if nw.ix == nil && len(groups) == 1 && nw.sorted {
+			return nw.ids, true
+		}
+		if len(ids)+nw.n > len(tb.order)/2 {
 			return nil, false
+		}
+		if nw.ix != nil {
+			nw.ix.each(nw.r.lo, nw.r.hi, func(e rangeEntry) bool { ids = append(ids, e.id); return true })
+		} else {
+			ids = append(ids, nw.ids...)
 		}
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids), true
+}
+
+// narrowed is one group's fewest candidates: ids, or the entries of a
+// range index ix with keys in r.
+type narrowed struct {
+	n      int // how many ids or entries (a record may have two)
+	ids    []uint64
+	sorted bool // ids ascend without repeats
+	ix     *rangeIndex
+	r      keyRange
+}
+
+// narrowing returns the fewest candidates the indexes give for g; false
+// when no filter of g narrows.
+func (tb *table) narrowing(g *filterGroup) (narrowed, bool) {
+	var best narrowed
+	found := false
+	offer := func(nw narrowed) {
+		if !found || nw.n < best.n {
+			best, found = nw, true
+		}
+	}
+	for fi := range g.Filters {
+		if got, ok := tb.filterCandidates(&g.Filters[fi]); ok {
+			offer(narrowed{n: len(got), ids: got})
+		}
+	}
+	if def := tb.props["hs_object_id"]; def != nil && def.Type == "number" {
+		r := fullIDRange()
+		for fi := range g.Filters {
+			if f := &g.Filters[fi]; f.PropertyName == "hs_object_id" && f.compiled {
+				r.narrow(f)
+			}
+		}
+		if r.used {
+			ids := r.slice(tb.order)
+			offer(narrowed{n: len(ids), ids: ids, sorted: true})
+		}
+	}
+	for _, ix := range tb.rangeList {
+		if r, ok := keyRangeOf(g, ix.prop); ok {
+			offer(narrowed{n: ix.count(r.lo, r.hi), ix: ix, r: r})
+		}
+	}
+	return best, found
+}
+
+// keyRangeOf is the keys g's range and EQ filters on prop allow; false
+// when none names prop.
+func keyRangeOf(g *filterGroup, prop string) (keyRange, bool) {
+	r := fullKeyRange()
+	for fi := range g.Filters {
+		if f := &g.Filters[fi]; f.PropertyName == prop && f.compiled {
+			r.narrow(f)
+		}
+	}
+	return r, r.used
 }
 
 // filterCandidates returns the records f can match, in no order, with

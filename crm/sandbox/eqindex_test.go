@@ -3,8 +3,10 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,9 @@ var (
 	eqFlags    = []string{"true", "TRUE", "false"}
 	eqBodies   = []string{"hello world", "Hello", "bye now", "HELLO-world"}
 	eqNumbers  = []string{"1", "1.0", "2", "10"}
-	eqStamps   = []string{"1714557600000", "1714557601000", "2024-05-01T10:00:02Z"}
-	eqMissing  = []string{"", "zz", "A ", "AB", "whats app"}
+	eqStamps   = []string{"1714557600000", "1714557601000", "2024-05-01T10:00:02Z", "2024-05-01T10:00:01.0005Z",
+		"2024-05-01T10:00:01.001Z", "1714557601001", "2024-05-01", "0", "-5", "not a time"}
+	eqMissing = []string{"", "zz", "A ", "AB", "whats app"}
 )
 
 // diffWorld drives random writes into a store and holds its indexed
@@ -41,6 +44,10 @@ type diffWorld struct {
 	// pass by scanning every time.
 	narrowed, scanned int
 	narrowedHits      int // narrowed searches that found records
+	// ranged counts searches whose candidates came from a range (an
+	// hs_object_id slice or a range index), ordered those find walked
+	// in their sort's order, orderedHits those of them that found records.
+	ranged, ordered, orderedHits int
 }
 
 func newDiffWorld(t *testing.T, seed uint64, lag time.Duration, eqCap int) *diffWorld {
@@ -126,7 +133,7 @@ func (w *diffWorld) step() {
 		w.st.archive(tb, live[w.r.IntN(len(live))])
 	default:
 		lag := w.st.lag
-		w.clk.Add([]time.Duration{0, time.Millisecond, lag / 2, lag, 2 * lag}[w.r.IntN(5)])
+		w.clk.Add([]time.Duration{0, time.Millisecond, 3 * time.Millisecond, lag / 2, lag, 2 * lag}[w.r.IntN(6)])
 		w.replay()
 		return
 	}
@@ -148,15 +155,39 @@ func (w *diffWorld) checkNoDeadViews() {
 
 func (w *diffWorld) filterValue(prop string) string {
 	tb := w.tb()
+	// at is an instant near a record's: its modification time (either
+	// version), a millisecond or half of one either side, in any form.
+	at := func(t time.Time) string {
+		t = t.Add([]time.Duration{0, 0, time.Millisecond, -time.Millisecond, 500 * time.Microsecond, -500 * time.Microsecond}[w.r.IntN(6)])
+		switch w.r.IntN(3) {
+		case 0:
+			return strconv.FormatInt(t.UnixMilli(), 10)
+		case 1:
+			return formatTime(t)
+		}
+		return t.Format(time.RFC3339Nano)
+	}
 	switch prop {
 	case "hs_object_id":
 		if len(tb.order) > 0 && w.r.IntN(3) > 0 {
-			id := idString(tb.order[w.r.IntN(len(tb.order))])
-			return w.pick([]string{id, id, id + ".0", id + "1"})
+			id := tb.order[w.r.IntN(len(tb.order))]
+			s := idString(id)
+			return w.pick([]string{s, s, s + ".0", s + "1", s + ".5", idString(id - 1), idString(id + 1)})
 		}
-		return w.pick([]string{"NaN", "abc", "-1", "5e10", "1e400"})
+		return w.pick([]string{"NaN", "abc", "-1", "5e10", "1e400", "50000000001", "9e15"})
 	case "hs_lastmodifieddate":
-		return w.pick([]string{formatTime(w.clk.Now()), formatTime(w.clk.Now().Add(-w.st.lag))})
+		if len(tb.order) > 0 && w.r.IntN(4) > 0 {
+			o := tb.byID[tb.order[w.r.IntN(len(tb.order))]]
+			if o.indexed != nil && w.r.IntN(2) == 0 {
+				return at(o.indexed.updated)
+			}
+			return at(o.updated)
+		}
+		return w.pick([]string{formatTime(w.clk.Now()), formatTime(w.clk.Now().Add(-w.st.lag)), "abc", "0", "2024-05-02"})
+	case "hs_timestamp":
+		if w.r.IntN(3) == 0 {
+			return at(time.UnixMilli(1714557601000))
+		}
 	}
 	if w.r.IntN(4) == 0 {
 		return w.pick(eqMissing)
@@ -173,9 +204,16 @@ func (w *diffWorld) randomGroups() []filterGroup {
 		var g filterGroup
 		for fi := range w.r.IntN(4) { // an empty group matches every record
 			f := searchFilter{PropertyName: w.pick(props), Operator: w.pick(ops)}
-			if fi == 0 && w.r.IntN(4) > 0 { // mostly a filter the index can answer
+			switch {
+			case fi == 0 && w.r.IntN(2) == 0: // a range the range indexes or tb.order answer
+				f.PropertyName = w.pick([]string{"hs_object_id", "hs_lastmodifieddate", "hs_lastmodifieddate", "hs_timestamp"})
+				f.Operator = w.pick([]string{"GT", "GTE", "LT", "LTE", "BETWEEN", "EQ"})
+			case fi == 0 && w.r.IntN(2) == 0: // an EQ or IN the equality index answers
 				f.PropertyName = w.pick([]string{"commlog_key", "commlog_key", "hs_communication_channel_type", "hubspot_owner_id", "flag", "hs_object_id"})
 				f.Operator = w.pick([]string{"EQ", "IN", "in"})
+			case fi == 1 && w.r.IntN(2) == 0: // the other end of the first filter's range
+				f.PropertyName = g.Filters[0].PropertyName
+				f.Operator = w.pick([]string{"GT", "GTE", "LT", "LTE", "lt"})
 			}
 			switch strings.ToUpper(f.Operator) {
 			case "HAS_PROPERTY", "NOT_HAS_PROPERTY":
@@ -195,6 +233,36 @@ func (w *diffWorld) randomGroups() []filterGroup {
 	return groups
 }
 
+// shapedSearch returns one of the searches commlog sends at scale, with
+// random values: export's walk (a modification-time window sorted by it),
+// its walk of ties (one instant, by id), and SearchAll's paging by id
+// with a user filter.
+func (w *diffWorld) shapedSearch() ([]filterGroup, []compiledSort) {
+	flt := func(prop, op string) searchFilter {
+		return searchFilter{PropertyName: prop, Operator: op, Value: w.filterValue(prop)}
+	}
+	switch w.r.IntN(3) {
+	case 0:
+		to := flt("hs_lastmodifieddate", "LT")
+		if w.r.IntN(2) == 0 { // the walk's end: now less a safety lag
+			to.Value = strconv.FormatInt(w.clk.Now().Add(-w.st.lag/2).UnixMilli(), 10)
+		}
+		return []filterGroup{{Filters: []searchFilter{flt("hs_lastmodifieddate", w.pick([]string{"GT", "GTE"})), to}}},
+			[]compiledSort{{prop: "hs_lastmodifieddate", desc: w.r.IntN(4) == 0}}
+	case 1:
+		return []filterGroup{{Filters: []searchFilter{flt("hs_lastmodifieddate", "EQ"), flt("hs_object_id", "GT")}}},
+			[]compiledSort{{prop: "hs_object_id"}}
+	}
+	g := filterGroup{Filters: []searchFilter{flt("hs_object_id", "GT")}}
+	if w.r.IntN(2) == 0 {
+		g.Filters = append(g.Filters, flt("hs_timestamp", "GTE"), flt("hs_timestamp", "LT"))
+	}
+	if w.r.IntN(2) == 0 {
+		g.Filters = append(g.Filters, flt("hs_communication_channel_type", "EQ"))
+	}
+	return []filterGroup{g}, []compiledSort{{prop: "hs_object_id", desc: w.r.IntN(4) == 0}}
+}
+
 type hitView struct {
 	ID      uint64
 	Updated time.Time
@@ -209,13 +277,23 @@ func views(hits []hit) []hitView {
 	return out
 }
 
-// compareSearches runs n random searches both ways on st.
+// compareSearches runs n random searches both ways on st: find, with
+// the indexes and the shortcuts, against findScan, its definition; whole
+// and a random page of each.
 func (w *diffWorld) compareSearches(st *store, n int) {
 	w.t.Helper()
 	tb := st.table("communications")
 	now := w.clk.Now()
 	for range n {
 		groups := w.randomGroups()
+		var sorts []compiledSort
+		if w.r.IntN(4) > 0 {
+			sorts = []compiledSort{{prop: w.pick([]string{"hs_timestamp", "hs_object_id", "commlog_key", "hs_lastmodifieddate",
+				"hs_lastmodifieddate", "n", "hs_createdate", "flag"}), desc: w.r.IntN(2) == 0}}
+		}
+		if w.r.IntN(3) == 0 {
+			groups, sorts = w.shapedSearch()
+		}
 		if e := tb.validateFilters(groups); e != nil {
 			w.t.Fatalf("generated an invalid search: %v", e.Message)
 		}
@@ -223,24 +301,79 @@ func (w *diffWorld) compareSearches(st *store, n int) {
 		if w.r.IntN(5) == 0 {
 			query = w.pick([]string{"hel", "bye", "world"})
 		}
-		var sorts []compiledSort
-		if w.r.IntN(2) == 0 {
-			sorts = []compiledSort{{prop: w.pick([]string{"hs_timestamp", "hs_object_id", "commlog_key", "hs_lastmodifieddate"}), desc: w.r.IntN(2) == 0}}
-		}
 		if _, ok := tb.candidates(groups); ok {
 			w.narrowed++
 		} else {
 			w.scanned++
 		}
-		got, want := st.matches(tb, groups, query, now, false), st.matches(tb, groups, query, now, true)
+		if len(groups) == 1 {
+			if nw, ok := tb.narrowing(&groups[0]); ok && (nw.ix != nil || nw.sorted) {
+				w.ranged++
+			}
+		}
+		_, _, ordered := tb.ordered(groups, sorts)
+		if ordered {
+			w.ordered++
+		}
+		raw, _ := json.Marshal(groups)
+		got, gotTotal := st.find(tb, groups, query, sorts, now, 0, math.MaxInt)
+		want, wantTotal := st.findScan(tb, groups, query, sorts, now, 0, math.MaxInt)
+		if d := cmp.Diff(views(want), views(got)); d != "" || gotTotal != wantTotal {
+			w.t.Fatalf("find differs from the scan (-scan +find) for %s query %q sorts %v, totals %d (scan) %d:\n%s", raw, query, sorts, wantTotal, gotTotal, d)
+		}
 		if _, ok := tb.candidates(groups); ok && len(got) > 0 {
 			w.narrowedHits++
 		}
-		tb.sortHits(got, sorts)
-		tb.sortHits(want, sorts)
-		if d := cmp.Diff(views(want), views(got)); d != "" {
-			raw, _ := json.Marshal(groups)
-			w.t.Fatalf("indexed search differs from the scan (-scan +indexed) for %s query %q sorts %v:\n%s", raw, query, sorts, d)
+		if len(got) > 0 {
+			if ordered {
+				w.orderedHits++
+			}
+		}
+		offset, limit := w.r.IntN(len(want)+2), 1+w.r.IntN(4)
+		got, gotTotal = st.find(tb, groups, query, sorts, now, offset, limit)
+		want, wantTotal = st.findScan(tb, groups, query, sorts, now, offset, limit)
+		if d := cmp.Diff(views(want), views(got)); d != "" || gotTotal != wantTotal {
+			w.t.Fatalf("page after=%d limit=%d differs from the scan's (-scan +find) for %s query %q sorts %v, totals %d (scan) %d:\n%s",
+				offset, limit, raw, query, sorts, wantTotal, gotTotal, d)
+		}
+	}
+}
+
+// checkRanges holds st's range indexes to the definition: the entries
+// are exactly the (key, id) of the versions search can see.
+func (w *diffWorld) checkRanges(st *store) {
+	w.t.Helper()
+	tb := st.table("communications")
+	for _, prop := range []string{"hs_lastmodifieddate", "hs_timestamp"} {
+		ix := tb.ranges[prop]
+		if ix == nil {
+			w.t.Fatalf("%s has no range index", prop)
+		}
+		var want []rangeEntry
+		for _, id := range tb.order {
+			o := tb.byID[id]
+			if !o.archived {
+				if k, ok := ix.key(o.props, o.updated); ok {
+					want = append(want, rangeEntry{k, id})
+				}
+			}
+			if o.indexed != nil && !o.indexed.archived {
+				if k, ok := ix.key(o.indexed.props, o.indexed.updated); ok {
+					want = append(want, rangeEntry{k, id})
+				}
+			}
+		}
+		slices.SortFunc(want, cmpEntry)
+		want = slices.Compact(want)
+		var got []rangeEntry
+		for _, c := range ix.chunks {
+			if len(c) == 0 {
+				w.t.Fatalf("%s: an empty chunk", prop)
+			}
+			got = append(got, c...)
+		}
+		if d := cmp.Diff(want, got, cmp.AllowUnexported(rangeEntry{})); d != "" || ix.n != len(got) {
+			w.t.Fatalf("%s: range index (-want +got), n=%d:\n%s", prop, ix.n, d)
 		}
 	}
 }
@@ -324,7 +457,7 @@ func TestSearchIndexAgreesWithScan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var narrowed, scanned, narrowedHits int
+			var narrowed, scanned, narrowedHits, ranged, ordered, orderedHits int
 			for seed := range uint64(3) {
 				w := newDiffWorld(t, seed, tt.lag, tt.eqCap)
 				for i := range 150 {
@@ -336,6 +469,8 @@ func TestSearchIndexAgreesWithScan(t *testing.T) {
 					if i%10 == 0 {
 						w.checkIndex(w.st)
 						w.checkIndex(w.mirror)
+						w.checkRanges(w.st)
+						w.checkRanges(w.mirror)
 					}
 				}
 				loaded := newStore(w.clk.Now, tt.lag)
@@ -344,14 +479,23 @@ func TestSearchIndexAgreesWithScan(t *testing.T) {
 					t.Fatal(err)
 				}
 				w.checkIndex(loaded)
+				w.checkRanges(loaded)
 				w.compareSearches(loaded, 20)
 				narrowed += w.narrowed
 				scanned += w.scanned
 				narrowedHits += w.narrowedHits
+				ranged += w.ranged
+				ordered += w.ordered
+				orderedHits += w.orderedHits
 			}
-			t.Logf("%d searches narrowed by the index (%d found records), %d scanned", narrowed, narrowedHits, scanned)
+			t.Logf("%d searches narrowed by the indexes (%d found records), %d scanned; %d narrowed by a range, %d walked in order (%d found records)",
+				narrowed, narrowedHits, scanned, ranged, ordered, orderedHits)
 			if narrowed < (narrowed+scanned)/5 || narrowedHits < narrowed/8 || scanned == 0 {
 				t.Errorf("%d searches narrowed, %d scanned: the test no longer exercises both paths", narrowed, scanned)
+			}
+			if ranged < (narrowed+scanned)/5 || ordered < (narrowed+scanned)/20 || orderedHits < ordered/4 {
+				t.Errorf("%d searches narrowed by a range, %d walked in order (%d found records): the test no longer exercises the range indexes",
+					ranged, ordered, orderedHits)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,6 +137,11 @@ func (tb *table) validateFilters(groups []filterGroup) *apiError {
 					return badRequest("Operator %s requires a value (property %s)", f.Operator, f.PropertyName)
 				}
 			}
+			if def := tb.props[f.PropertyName]; !comparedAsText(def) {
+				f.value = parseBound(def, scalarString(f.Value))
+				f.high = parseBound(def, scalarString(f.HighValue))
+				f.compiled = true
+			}
 		}
 	}
 	if total > maxTotalFilters {
@@ -177,6 +183,40 @@ func compare(def *propertyDef, stored, filter string) (int, bool) {
 	return strings.Compare(strings.ToLower(stored), strings.ToLower(filter)), true
 }
 
+// parseBound reads a value of a number or datetime property as compare
+// reads either side.
+func parseBound(def *propertyDef, s string) filterBound {
+	if def.Type == "number" {
+		x, ok := parseNumber(s)
+		return filterBound{ok: ok, num: x}
+	}
+	t, ok := parseInstant(s)
+	return filterBound{ok: ok, at: t}
+}
+
+// compare is compare's answer for two values read by parseBound for def.
+func (a filterBound) compare(def *propertyDef, b filterBound) (int, bool) {
+	if !a.ok || !b.ok {
+		return 0, false
+	}
+	if def.Type == "number" {
+		return cmp.Compare(a.num, b.num), true
+	}
+	return a.at.Compare(b.at), true
+}
+
+// instantBound reads a system datetime (a record's creation or
+// modification time) as compare reads what systemValue renders of it:
+// formatTime keeps whole milliseconds, and parseInstant reads back only
+// the years 0–9999 it renders in RFC 3339 (the fast path takes 1–9999).
+func instantBound(t time.Time) (filterBound, bool) {
+	t = t.UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return filterBound{}, false
+	}
+	return filterBound{ok: true, at: t.Add(-time.Duration(t.Nanosecond() % 1e6))}, true
+}
+
 // parseNumber reads a number property's value or a filter's: a finite
 // float. ParseFloat also accepts NaN and the infinities (in any case,
 // "Inf", "+Infinity"…); they are not numbers a record can hold, so a
@@ -207,7 +247,69 @@ func containsToken(stored, want string) bool {
 	return false
 }
 
+// matchFilter says whether a record's version (props, updated) matches
+// f. A comparison on a number or datetime uses the values validateFilters
+// read once, and reads the record's value without rendering a system
+// one; everything else, and anything the shortcut cannot read as
+// matchFilterText would, is matchFilterText's answer.
 func (tb *table) matchFilter(f *searchFilter, o *object, props map[string]string, updated time.Time) bool {
+	if !f.compiled {
+		return tb.matchFilterText(f, o, props, updated)
+	}
+	switch f.Operator {
+	case "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN":
+	default:
+		return tb.matchFilterText(f, o, props, updated)
+	}
+	def := tb.props[f.PropertyName]
+	var v filterBound
+	switch name := f.PropertyName; {
+	case name == "hs_object_id" && def.Type == "number":
+		// idString's digits parse to float64(id) exactly as ParseFloat
+		// rounds them.
+		v = filterBound{ok: true, num: float64(o.id)}
+	case (name == "hs_lastmodifieddate" || name == "hs_createdate") && comparedAsInstant(def):
+		t := updated
+		if name == "hs_createdate" {
+			t = o.created
+		}
+		var ok bool
+		if v, ok = instantBound(t); !ok {
+			return tb.matchFilterText(f, o, props, updated)
+		}
+	default:
+		if _, system := tb.systemValue(o, updated, name); system {
+			return tb.matchFilterText(f, o, props, updated)
+		}
+		s, has := props[name]
+		if !has {
+			return f.Operator == "NEQ"
+		}
+		v = parseBound(def, s)
+	}
+	c, ok := v.compare(def, f.value)
+	switch f.Operator {
+	case "EQ":
+		return ok && c == 0
+	case "NEQ":
+		return !ok || c != 0
+	case "LT":
+		return ok && c < 0
+	case "LTE":
+		return ok && c <= 0
+	case "GT":
+		return ok && c > 0
+	case "GTE":
+		return ok && c >= 0
+	}
+	hi, hok := v.compare(def, f.high) // BETWEEN
+	return ok && hok && c >= 0 && hi <= 0
+}
+
+// matchFilterText is matchFilter on the values as the wire shows them:
+// system values rendered by systemValue, both sides compared by compare.
+// It is the definition the shortcuts are held to (the scan in tests).
+func (tb *table) matchFilterText(f *searchFilter, o *object, props map[string]string, updated time.Time) bool {
 	def := tb.props[f.PropertyName]
 	v, has := tb.systemValue(o, updated, f.PropertyName)
 	if !has {
@@ -321,32 +423,106 @@ func (s *Server) search(r *http.Request) result {
 		}
 	}
 	query := strings.ToLower(strings.TrimSpace(req.Query))
-	hits := s.st.matches(tb, req.FilterGroups, query, now, false)
-	tb.sortHits(hits, sorts)
-	total := len(hits)
+	hits, total := s.st.find(tb, req.FilterGroups, query, sorts, now, offset, limit)
 	res := collectionResponse{Total: &total, Results: []publicObject{}}
 	want := req.Properties
 	if len(want) == 0 {
 		want = nil
 	}
-	end := min(offset+limit, len(hits))
-	for i := offset; i < end; i++ {
-		h := hits[i]
+	for _, h := range hits {
 		view := *h.o
 		view.props, view.updated, view.archived, view.assoc = h.props, h.updated, false, nil
 		res.Results = append(res.Results, tb.render(&view, want, false, nil))
 	}
-	if end < len(hits) {
+	if end := offset + len(hits); end < total {
 		// Offered even at 10,000: the next request gets the 400, as HubSpot's.
 		res.Paging = &paging{Next: nextPage{After: strconv.Itoa(end)}}
 	}
 	return respond(http.StatusOK, res)
 }
 
+// find answers a search at now: the hits from offset on, at most limit
+// of them, in the order of sorts, and how many hits there are in all.
+// It is the scan over tb.order followed by a stable sort (see findScan),
+// made cheaper where it can: candidates from the indexes (table.candidates,
+// table.ordered), sorted from keys read once (sortHits), or not sorted at
+// all when the candidates already come in the answer's order.
+func (st *store) find(tb *table, groups []filterGroup, query string, sorts []compiledSort, now time.Time, offset, limit int) ([]hit, int) {
+	if ix, r, ok := tb.ordered(groups, sorts); ok {
+		return st.findOrdered(tb, ix, r, groups, query, sorts[0].desc, now, offset, limit)
+	}
+	hits := st.matches(tb, groups, query, now, false)
+	tb.sortHits(hits, sorts)
+	return window(hits, offset, limit), len(hits)
+}
+
+// findScan is find's definition: every record matched by
+// matchFilterText, then sortHitsText. Tests hold find to it.
+func (st *store) findScan(tb *table, groups []filterGroup, query string, sorts []compiledSort, now time.Time, offset, limit int) ([]hit, int) {
+	hits := st.matches(tb, groups, query, now, true)
+	tb.sortHitsText(hits, sorts)
+	return window(hits, offset, limit), len(hits)
+}
+
+func window(hits []hit, offset, limit int) []hit {
+	if offset >= len(hits) {
+		return nil
+	}
+	return hits[offset:min(offset+limit, len(hits))]
+}
+
+// findOrdered answers a search of one filter group sorted by the
+// property of the range index ix, walking the keys in r (see
+// table.ordered). A record is looked at once, at the entry of the version
+// search sees now; the entries come ordered by (key, id), the stable sort
+// of hits in id order by that key, so nothing is sorted. Descending
+// reverses the order but not that of ids within a key, as the stable sort
+// keeps ties in id order.
+func (st *store) findOrdered(tb *table, ix *rangeIndex, r keyRange, groups []filterGroup, query string, desc bool, now time.Time, offset, limit int) ([]hit, int) {
+	var hits []hit
+	var keys []int64 // desc: each hit's key
+	total := 0
+	ix.each(r.lo, r.hi, func(e rangeEntry) bool {
+		o := tb.byID[e.id]
+		props, updated, visible := st.searchable(o, now)
+		if !visible {
+			return true
+		}
+		if k, ok := ix.key(props, updated); !ok || k != e.key {
+			return true // the other version's entry
+		}
+		if !tb.matchGroups(groups, o, props, updated, false) || query != "" && !tb.matchQuery(query, props) {
+			return true
+		}
+		if desc {
+			hits, keys = append(hits, hit{o: o, props: props, updated: updated}), append(keys, e.key)
+		} else if total >= offset && total < offset+limit {
+			hits = append(hits, hit{o: o, props: props, updated: updated})
+		}
+		total++
+		return true
+	})
+	if !desc {
+		return hits, total
+	}
+	slices.Reverse(hits)
+	slices.Reverse(keys)
+	for i := 0; i < len(hits); {
+		j := i + 1
+		for j < len(hits) && keys[j] == keys[i] {
+			j++
+		}
+		slices.Reverse(hits[i:j])
+		i = j
+	}
+	return window(hits, offset, limit), total
+}
+
 // matches returns the records search sees at now that match groups and
-// query, in tb.order's order. It looks at the candidates the equality
-// index names when it can (see table.candidates), else at every record;
-// scan forces the latter, for tests that hold the two to each other.
+// query, in tb.order's order. It looks at the candidates the indexes
+// name when it can (see table.candidates), else at every record; scan
+// forces the latter and matches with matchFilterText, for tests that hold
+// the two to each other.
 func (st *store) matches(tb *table, groups []filterGroup, query string, now time.Time, scan bool) []hit {
 	ids, narrowed := []uint64(nil), false
 	if !scan {
@@ -362,7 +538,7 @@ func (st *store) matches(tb *table, groups []filterGroup, query string, now time
 		if !visible {
 			continue
 		}
-		if !tb.matchGroups(groups, o, props, updated) {
+		if !tb.matchGroups(groups, o, props, updated, scan) {
 			continue
 		}
 		if query != "" && !tb.matchQuery(query, props) {
@@ -373,8 +549,68 @@ func (st *store) matches(tb *table, groups []filterGroup, query string, now time
 	return hits
 }
 
-// sortHits orders hits by the first sort, stably, unset values last.
+// sortHits orders hits, which come in ascending id order, as sortHitsText
+// does: it reads each hit's sort value once rather than at every
+// comparison and gives sort.SliceStable the same answers, so even values
+// compare cannot order (equal to everything) end up where they would.
+// Sorting by hs_object_id keeps the order or reverses it.
 func (tb *table) sortHits(hits []hit, sorts []compiledSort) {
+	if len(sorts) == 0 || len(hits) < 2 {
+		return
+	}
+	so := sorts[0]
+	def := tb.props[so.prop]
+	if so.prop == "hs_object_id" && def.Type == "number" && hits[len(hits)-1].o.id < 1<<53 {
+		// Ids are distinct and set, and below 2^53 exact as numbers.
+		if so.desc {
+			slices.Reverse(hits)
+		}
+		return
+	}
+	type keyed struct {
+		has  bool
+		v    filterBound
+		text string
+		h    hit
+	}
+	ks := make([]keyed, len(hits))
+	for i, h := range hits {
+		k := keyed{h: h}
+		var s string
+		if s, k.has = tb.hitValue(h, so.prop); k.has {
+			if comparedAsText(def) {
+				k.text = strings.ToLower(s)
+			} else {
+				k.v = parseBound(def, s)
+			}
+		}
+		ks[i] = k
+	}
+	text := comparedAsText(def)
+	sort.SliceStable(ks, func(i, j int) bool {
+		a, b := &ks[i], &ks[j]
+		if !a.has || !b.has {
+			return a.has && !b.has // unset values last
+		}
+		var c int
+		if text {
+			c = strings.Compare(a.text, b.text)
+		} else {
+			c, _ = a.v.compare(def, b.v)
+		}
+		if so.desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	for i := range ks {
+		hits[i] = ks[i].h
+	}
+}
+
+// sortHitsText orders hits by the first sort, stably, unset values last,
+// comparing the values as the wire shows them: sortHits's definition.
+func (tb *table) sortHitsText(hits []hit, sorts []compiledSort) {
 	if len(sorts) == 0 {
 		return
 	}
@@ -402,14 +638,20 @@ func (tb *table) hitValue(h hit, prop string) (string, bool) {
 	return v, ok
 }
 
-func (tb *table) matchGroups(groups []filterGroup, o *object, props map[string]string, updated time.Time) bool {
+// matchGroups says whether a record's version matches any group; text
+// matches with matchFilterText.
+func (tb *table) matchGroups(groups []filterGroup, o *object, props map[string]string, updated time.Time, text bool) bool {
 	if len(groups) == 0 {
 		return true
+	}
+	match := tb.matchFilter
+	if text {
+		match = tb.matchFilterText
 	}
 	for gi := range groups {
 		all := true
 		for fi := range groups[gi].Filters {
-			if !tb.matchFilter(&groups[gi].Filters[fi], o, props, updated) {
+			if !match(&groups[gi].Filters[fi], o, props, updated) {
 				all = false
 				break
 			}

@@ -48,6 +48,10 @@ type table struct {
 	eq    map[string]*eqIndex
 	eqs   []*eqIndex
 	eqCap int
+	// ranges: property → range index, narrowing range searches (see
+	// rangeIndex), rangeList the same in a slice.
+	ranges    map[string]*rangeIndex
+	rangeList []*rangeIndex
 	// groups are the property groups, built-in first, in creation order.
 	groups     map[string]*propertyGroup
 	groupOrder []string
@@ -90,7 +94,8 @@ func (st *store) clear() {
 	st.tables = make(map[string]*table, len(objectTypes))
 	for _, t := range objectTypes {
 		tb := &table{typ: t, byID: map[uint64]*object{}, props: map[string]*propertyDef{}, unique: map[string]map[string]uint64{},
-			groups: map[string]*propertyGroup{}, eq: map[string]*eqIndex{}, eqCap: defaultEqCap}
+			groups: map[string]*propertyGroup{}, eq: map[string]*eqIndex{}, eqCap: defaultEqCap,
+			ranges: map[string]*rangeIndex{}}
 		tb.addGroup(builtinGroup(t))
 		for _, p := range builtinProperties(t.name) {
 			tb.addProp(p)
@@ -122,6 +127,7 @@ func (tb *table) addProp(p propertyDef) {
 		tb.unique[p.Name] = idx
 	}
 	tb.buildEq(p.Name)
+	tb.buildRange(p.Name)
 }
 
 func (st *store) table(name string) *table { return st.tables[name] }
@@ -204,7 +210,8 @@ func (st *store) beforeWrite(o *object, now time.Time) {
 
 // sweep drops the older views (object.indexed) of the records whose
 // last write search sees by now: searchable no longer reads them, and the
-// equality index would go on naming the record under their values. Each
+// equality and range indexes would go on naming the record under their
+// values. Each
 // write sweeps, holding the write lock; a view is listed once per write
 // that kept it, so the sweep costs each write O(1) amortised, and the
 // views left between writes are those of the last lag's writes. The clock
@@ -219,9 +226,9 @@ func (st *store) sweep(now time.Time) {
 		if o == nil || o.indexed == nil || now.Before(o.updated.Add(st.lag)) {
 			continue
 		}
-		e.tb.eqRecords(o, false)
+		e.tb.searchRecords(o, false)
 		o.indexed = nil
-		e.tb.eqRecords(o, true)
+		e.tb.searchRecords(o, true)
 	}
 	st.expiring = st.expiring[n:]
 }
@@ -270,7 +277,7 @@ func (st *store) create(tb *table, props map[string]string) *object {
 func (st *store) update(tb *table, o *object, changes map[string]string) {
 	now := st.now().UTC().Truncate(time.Millisecond)
 	st.sweep(now)
-	tb.unindex(o) // before beforeWrite: the equality index holds o.indexed too
+	tb.unindex(o) // before beforeWrite: the equality and range indexes hold o.indexed too
 	st.beforeWrite(o, now)
 	for k, v := range changes {
 		if v == "" {
@@ -301,10 +308,19 @@ func (st *store) archive(tb *table, o *object) {
 	st.logPut(tb, o)
 }
 
-// index adds o to the unique and equality indexes; unindex removes it.
+// searchRecords adds o to (or removes it from) the indexes that narrow
+// searches: the equality and range indexes.
+func (tb *table) searchRecords(o *object, add bool) {
+	tb.eqRecords(o, add)
+	for _, ix := range tb.rangeList {
+		tb.rangeRecord(ix, o, add)
+	}
+}
+
+// index adds o to the unique, equality and range indexes; unindex removes it.
 // They bracket every change to o.props, o.archived and o.indexed.
 func (tb *table) index(o *object) {
-	tb.eqRecords(o, true)
+	tb.searchRecords(o, true)
 	if o.archived {
 		return
 	}
@@ -316,7 +332,7 @@ func (tb *table) index(o *object) {
 }
 
 func (tb *table) unindex(o *object) {
-	tb.eqRecords(o, false)
+	tb.searchRecords(o, false)
 	for p, idx := range tb.unique {
 		if v, ok := o.props[p]; ok && idx[v] == o.id {
 			delete(idx, v)

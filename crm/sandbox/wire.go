@@ -233,6 +233,18 @@ type searchFilter struct {
 	// folded is values as a set, for properties compared as text
 	// (case-insensitively): an IN of 100 keys is one lookup a record.
 	folded map[string]bool
+	// value and high are Value and HighValue read once as compare reads
+	// them, for properties compared as numbers or instants (compiled).
+	value, high filterBound
+	compiled    bool
+}
+
+// filterBound is a number or datetime value as compare reads it: ok is
+// false when it does not parse, and compare then answers (0, false).
+type filterBound struct {
+	ok  bool
+	num float64
+	at  time.Time
 }
 
 type filterGroup struct {
