@@ -92,6 +92,7 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	if err := ir.archiveTodo(ctx, o, todo); err != nil {
 		return nil, err
 	}
+	ir.log.Info("archive targets listed", "targets", todo.n, "already_archived", ir.c.alreadyDone.Load())
 	if todo.n > o.MaxDelete {
 		return ir.summary(), fmt.Errorf("%d communications to archive, more than --max-delete %d; nothing was archived: %w",
 			todo.n, o.MaxDelete, ErrRefused)
@@ -105,6 +106,7 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	ir.log.Info("archive targets read from HubSpot", "live", live.n, "gone", ir.c.skipped.Load(), "not_commlog", foreign)
 	if foreign > 0 && !o.IncludeForeign {
 		return ir.summary(), fmt.Errorf("%d of %d targets were not created by commlog (no %s), e.g. %s; pass --include-foreign to archive them too; nothing was archived: %w",
 			foreign, live.n, KeyProperty, strings.Join(examples, ", "), ErrRefused)
