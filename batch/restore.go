@@ -84,6 +84,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 		return nil, err
 	}
 	ir.c.rows.Add(rows)
+	ir.log.Info("snapshot read", "records", rows, "sent_without_answer", len(doubt))
 
 	snap, err := openSnapshot(o.Snapshot)
 	if err != nil {
