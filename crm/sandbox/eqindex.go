@@ -234,7 +234,7 @@ func (tb *table) candidates(groups []filterGroup) ([]uint64, bool) {
 			return nil, false
 		}
 		if nw.ix != nil {
-			nw.ix.each(nw.r.lo, nw.r.hi, func(e rangeEntry) bool { ids = append(ids, e.id); return true })
+			nw.ix.each(nw.r.lo, nw.r.hi, func(e rangeEntry) bool { ids = append(ids, e.o.id); return true })
 		} else {
 			ids = append(ids, nw.ids...)
 		}

@@ -140,7 +140,7 @@ func (tb *table) validateFilters(groups []filterGroup) *apiError {
 			if def := tb.props[f.PropertyName]; !comparedAsText(def) {
 				f.value = parseBound(def, scalarString(f.Value))
 				f.high = parseBound(def, scalarString(f.HighValue))
-				f.compiled = true
+				f.compiled, f.def = true, def
 			}
 		}
 	}
@@ -210,11 +210,11 @@ func (a filterBound) compare(def *propertyDef, b filterBound) (int, bool) {
 // formatTime keeps whole milliseconds, and parseInstant reads back only
 // the years 0–9999 it renders in RFC 3339 (the fast path takes 1–9999).
 func instantBound(t time.Time) (filterBound, bool) {
-	t = t.UTC()
-	if y := t.Year(); y < 1 || y > 9999 {
+	ms := t.UnixMilli()
+	if ms < firstRenderedKey || ms > lastRenderedKey {
 		return filterBound{}, false
 	}
-	return filterBound{ok: true, at: t.Add(-time.Duration(t.Nanosecond() % 1e6))}, true
+	return filterBound{ok: true, at: time.UnixMilli(ms)}, true
 }
 
 // parseNumber reads a number property's value or a filter's: a finite
@@ -261,7 +261,7 @@ func (tb *table) matchFilter(f *searchFilter, o *object, props map[string]string
 	default:
 		return tb.matchFilterText(f, o, props, updated)
 	}
-	def := tb.props[f.PropertyName]
+	def := f.def
 	var v filterBound
 	switch name := f.PropertyName; {
 	case name == "hs_object_id" && def.Type == "number":
@@ -483,7 +483,7 @@ func (st *store) findOrdered(tb *table, ix *rangeIndex, r keyRange, groups []fil
 	var keys []int64 // desc: each hit's key
 	total := 0
 	ix.each(r.lo, r.hi, func(e rangeEntry) bool {
-		o := tb.byID[e.id]
+		o := e.o
 		props, updated, visible := st.searchable(o, now)
 		if !visible {
 			return true

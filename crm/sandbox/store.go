@@ -211,10 +211,10 @@ func (st *store) beforeWrite(o *object, now time.Time) {
 // sweep drops the older views (object.indexed) of the records whose
 // last write search sees by now: searchable no longer reads them, and the
 // equality and range indexes would go on naming the record under their
-// values. Each
-// write sweeps, holding the write lock; a view is listed once per write
-// that kept it, so the sweep costs each write O(1) amortised, and the
-// views left between writes are those of the last lag's writes. The clock
+// values. Each write sweeps, holding the write lock; a view is listed
+// once per write that kept it, so the sweep costs each write O(1)
+// amortised, and the views left between writes are those of the last
+// lag's writes. The clock
 // is taken not to run backwards: a record swept and then looked at before
 // its write's time plus the lag would read as never searchable.
 func (st *store) sweep(now time.Time) {

@@ -237,6 +237,7 @@ type searchFilter struct {
 	// them, for properties compared as numbers or instants (compiled).
 	value, high filterBound
 	compiled    bool
+	def         *propertyDef // the property's definition when compiled
 }
 
 // filterBound is a number or datetime value as compare reads it: ok is
