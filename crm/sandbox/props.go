@@ -66,6 +66,7 @@ func (tb *table) validateWrite(in map[string]flexString, create bool) (map[strin
 func normalizeValue(def *propertyDef, v string) (string, *propertyProblem) {
 	bad := func(code, msg string) (string, *propertyProblem) {
 		p := problem(def.Name, code, msg)
+		p.PropertyValue = v
 		return "", &p
 	}
 	switch def.Type {
@@ -109,11 +110,14 @@ func normalizeValue(def *propertyDef, v string) (string, *propertyProblem) {
 		}
 		return t.Format("2006-01-02"), nil
 	case "number":
+		// HubSpot's code for a number that is not one is INVALID_INTEGER,
+		// even on a property with decimals (a real answer for a deal's
+		// amount: Atlas-Authority/marketing-automation#206).
 		if strings.TrimSpace(v) != v {
-			return bad("INVALID_NUMBER", fmt.Sprintf("%q has leading or trailing whitespace", v))
+			return bad("INVALID_INTEGER", fmt.Sprintf("%q has leading or trailing whitespace", v))
 		}
 		if _, ok := parseNumber(v); !ok {
-			return bad("INVALID_NUMBER", fmt.Sprintf("%s was not a valid number", v))
+			return bad("INVALID_INTEGER", fmt.Sprintf("%s was not a valid number.", v))
 		}
 		return v, nil
 	case "bool":

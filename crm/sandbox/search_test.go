@@ -295,3 +295,40 @@ func TestNonFiniteNumberValuesRejected(t *testing.T) {
 		t.Errorf("n = %q after rejected writes, want 1", got)
 	}
 }
+
+// TestInvalidNumberAnswer pins the shape of HubSpot's answer to a number
+// property written with a non-number, as a real one has it
+// (Atlas-Authority/marketing-automation#206): code INVALID_INTEGER, the
+// message with its full stop, and the refused value as propertyValue.
+func TestInvalidNumberAnswer(t *testing.T) {
+	h := start(t, Options{})
+	h.must(201, "POST", "/crm/v3/properties/communications", map[string]any{"name": "amount", "label": "amount", "type": "number",
+		"fieldType": "number", "groupName": "communicationinformation"})
+	r := h.do("POST", "/crm/v3/objects/communications", comm("x", "amount", "1.5x"))
+	var body struct {
+		Message  string `json:"message"`
+		Category string `json:"category"`
+		Errors   []struct {
+			Message string              `json:"message"`
+			Code    string              `json:"code"`
+			Context map[string][]string `json:"context"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.raw, &body); err != nil || r.status != 400 {
+		t.Fatalf("%d %s (%v)", r.status, r.raw, err)
+	}
+	prefix := "Property values were not valid: "
+	var problems []map[string]any
+	if !strings.HasPrefix(body.Message, prefix) || json.Unmarshal([]byte(strings.TrimPrefix(body.Message, prefix)), &problems) != nil {
+		t.Fatalf("message %q: want the problems as JSON after %q", body.Message, prefix)
+	}
+	want := []map[string]any{{"isValid": false, "message": "1.5x was not a valid number.", "error": "INVALID_INTEGER",
+		"name": "amount", "localizedErrorMessage": "1.5x was not a valid number.", "propertyValue": "1.5x"}}
+	if d := cmp.Diff(want, problems); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+	if body.Category != "VALIDATION_ERROR" || len(body.Errors) != 1 || body.Errors[0].Code != "INVALID_INTEGER" ||
+		body.Errors[0].Message != "1.5x was not a valid number." || !cmp.Equal(body.Errors[0].Context["propertyName"], []string{"amount"}) {
+		t.Errorf("answer %s", r.raw)
+	}
+}

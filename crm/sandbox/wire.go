@@ -65,6 +65,9 @@ type propertyProblem struct {
 	Error     string `json:"error"`
 	Name      string `json:"name"`
 	Localized string `json:"localizedErrorMessage"`
+	// PropertyValue is the value refused, on a value's problems (a real
+	// INVALID_INTEGER answer carries it; Atlas-Authority/marketing-automation#206).
+	PropertyValue string `json:"propertyValue,omitempty"`
 }
 
 func propertyError(problems []propertyProblem) *apiError {
