@@ -47,7 +47,7 @@ type meter interface {
 // interrupt, the stop conditions (interrupt, --max-duration, --max-errors,
 // a fatal error), the summary and the run log record. Import drives it
 // from its streaming reader; the other operations hand it their items and
-// an op that sends one batch (runItems).
+// an op that sends one batch (runItemsIn).
 type runner struct {
 	cfg        runConfig
 	log        *slog.Logger
@@ -313,7 +313,7 @@ func (o *RunOptions) check(op string) error {
 	return nil
 }
 
-// opItem is one unit of work of an operation run through runItems: one
+// opItem is one unit of work of an operation run through runItemsIn: one
 // record to update, archive or restore, one association, one pin.
 type opItem struct {
 	file  string // where the item came from (input, snapshot), for the ledger
@@ -479,16 +479,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// runItems sends the items in batches, concurrently, and records every
-// outcome. It returns once every batch finished or the run stopped.
-func (ir *itemRunner) runItems(ctx context.Context, items []opItem, op operation) error {
-	readCtx, cancel := ir.readContext(ctx)
-	defer cancel()
-	return ir.runItemsIn(ctx, readCtx, items, op)
-}
-
-// runItemsIn is runItems under a reading context the caller owns, so
-// that --max-duration bounds a run of many calls (streamItems) as a whole.
+// runItemsIn sends the items in batches, concurrently, and records every
+// outcome. It returns once every batch finished or the run stopped. The
+// reading context is the caller's, so that --max-duration bounds a run of
+// many calls (streamItems) as a whole.
 func (ir *itemRunner) runItemsIn(ctx, readCtx context.Context, items []opItem, op operation) error {
 	g, gctx := ir.group(ctx)
 	for start := 0; start < len(items); start += ir.batchSize {

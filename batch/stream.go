@@ -113,7 +113,7 @@ type chunkFunc func(ctx context.Context) (items []opItem, bad []LedgerRow, more 
 
 // streamItems runs an operation over an input one chunk at a time: for
 // each chunk, its unsent rows go to the ledger and its items through
-// runItems; the run stops between chunks when the runner says stop
+// runItemsIn; the run stops between chunks when the runner says stop
 // (interrupt, --max-duration, --max-errors, a fatal error). With Plan it
 // counts (and, with plan, describes) every chunk's items and writes
 // nothing. A chunk that cannot be read or resolved ends the run: before
