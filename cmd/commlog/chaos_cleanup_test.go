@@ -4,18 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestChaosCleanUp hurts archive and restore the way TestChaos hurts
@@ -55,72 +51,15 @@ func TestChaosCleanUp(t *testing.T) {
 		n, sum.Expected, sum.Found, sum.Duplicated, sum.Missing, unsnapped, sum.Kills)
 }
 
-// stat reads one of the sandbox's object counters ("communications" are
-// the live ones, "communications_archived" the archived); -1 while down.
-func (s *sandboxProc) stat(name string) int {
-	var st struct {
-		Objects map[string]int `json:"objects"`
-	}
-	if err := s.getOnce("/__sandbox/stats", &st); err != nil {
-		return -1
-	}
-	return st.Objects[name]
-}
-
-// when calls fn once cond holds, polling, unless ctx ends first.
-func when(ctx context.Context, cond func() bool, fn func()) {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if cond() {
-			fn()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func runCleanUpTrial(t *testing.T, bin string, seed int64, rows int) (census, int) {
 	dir := t.TempDir()
-	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(dir, "sandbox"),
-		args: []string{"--tier", "unlimited", "--window", "1s",
-			"--faults", "5xx=0.02,429=0.01,drop=0.01", "--seed", strconv.FormatInt(seed, 10),
-			"--search-lag", "200ms", "--contacts", "1"}}
-	sb.start()
+	sb, contact := startChaosSandbox(t, bin, dir, "5xx=0.02,429=0.01,drop=0.01", seed)
 	defer sb.stop(syscall.SIGTERM)
-	var contacts struct {
-		Results []struct {
-			ID string `json:"id"`
-		} `json:"results"`
-	}
-	if err := sb.get("/crm/v3/objects/contacts?limit=1", &contacts); err != nil || len(contacts.Results) == 0 {
-		t.Fatalf("reading a contact: %v", err)
-	}
-	input, mappingPath := writeChaosInput(t, dir, rows, contacts.Results[0].ID)
+	input, mappingPath := writeChaosInput(t, dir, rows, contact)
 	ledger := filepath.Join(dir, "ledger.csv")
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	run := func(ctx context.Context, args ...string) (int, error) { return runChaosCommand(ctx, bin, sb, args...) }
 
-	run := func(ctx context.Context, args ...string) (int, error) {
-		all := append([]string{"--base-url", sb.url(), "--no-progress", "--log-level", "warn"}, args...)
-		cmd := exec.CommandContext(ctx, bin, all...)
-		cmd.Env = append(os.Environ(), "HUBSPOT_ACCESS_TOKEN="+chaosToken)
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		if err != nil && ctx.Err() != nil {
-			return -1, nil // killed by us
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), fmt.Errorf("%s", lastLines(stderr.String(), 5))
-		}
-		return 0, err
-	}
 	// untilDone runs a command again while it ends in doubt or on a fault.
 	untilDone := func(what string, args ...string) {
 		for attempt := 0; ; attempt++ {

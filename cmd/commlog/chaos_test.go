@@ -141,23 +141,32 @@ func (s *sandboxProc) tryStart() error {
 
 // created is how many communications the sandbox holds now, read from its
 // introspection endpoint (which no fault touches); -1 while it is down.
-func (s *sandboxProc) created() int {
+func (s *sandboxProc) created() int { return s.stat("communications") }
+
+// stat reads one of the sandbox's object counters ("communications" are
+// the live ones, "communications_archived" the archived); -1 while down.
+func (s *sandboxProc) stat(name string) int {
 	var st struct {
 		Objects map[string]int `json:"objects"`
 	}
 	if err := s.getOnce("/__sandbox/stats", &st); err != nil {
 		return -1
 	}
-	return st.Objects["communications"]
+	return st.Objects[name]
 }
 
 // whenCreated calls fn once the sandbox holds at least n communications,
 // unless ctx ends first.
 func (s *sandboxProc) whenCreated(ctx context.Context, n int, fn func()) {
+	when(ctx, func() bool { return s.created() >= n }, fn)
+}
+
+// when calls fn once cond holds, polling, unless ctx ends first.
+func when(ctx context.Context, cond func() bool, fn func()) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if s.created() >= n {
+		if cond() {
 			fn()
 			return
 		}
@@ -369,45 +378,14 @@ func TestChaos(t *testing.T) {
 
 func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows int) census {
 	dir := t.TempDir()
-	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(dir, "sandbox"),
-		// --window: the client pauses one window after a 429 (injected
-		// ones too); a 1 s window keeps that pause short. The unlimited
-		// tier advertises a budget no import fills, so the client goes
-		// flat out between faults.
-		args: []string{"--tier", "unlimited", "--window", "1s",
-			"--faults", sc.faults, "--seed", strconv.FormatInt(seed, 10),
-			"--search-lag", "200ms", "--contacts", "1"}}
-	sb.start()
+	sb, contact := startChaosSandbox(t, bin, dir, sc.faults, seed)
 	defer sb.stop(syscall.SIGTERM)
-
-	var contacts struct {
-		Results []struct {
-			ID string `json:"id"`
-		} `json:"results"`
-	}
-	if err := sb.get("/crm/v3/objects/contacts?limit=1", &contacts); err != nil || len(contacts.Results) == 0 {
-		t.Fatalf("reading a contact: %v", err)
-	}
-	input, mappingPath := writeChaosInput(t, dir, rows, contacts.Results[0].ID)
+	input, mappingPath := writeChaosInput(t, dir, rows, contact)
 	ledger := filepath.Join(dir, "ledger.csv")
 	rng := rand.New(rand.NewPCG(uint64(seed), 42))
 
 	runImport := func(ctx context.Context) (int, error) {
-		cmd := exec.CommandContext(ctx, bin, "--base-url", sb.url(), "--no-progress", "--log-level", "warn",
-			"import", "--mapping", mappingPath, "--ledger", ledger, "--search-settle", "1s", input)
-		cmd.Env = append(os.Environ(), "HUBSPOT_ACCESS_TOKEN="+chaosToken)
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		if err != nil && ctx.Err() != nil {
-			return -1, nil // killed by us
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), fmt.Errorf("%s", lastLines(stderr.String(), 5))
-		}
-		return 0, err
+		return runChaosCommand(ctx, bin, sb, "import", "--mapping", mappingPath, "--ledger", ledger, "--search-settle", "1s", input)
 	}
 
 	// A kill lands when the sandbox holds a random number of the rows: a
@@ -481,6 +459,52 @@ func runChaosTrial(t *testing.T, bin string, sc chaosScenario, seed int64, rows 
 	c := sb.census(t, rows)
 	c.Kills, c.Restarted = killed, restarted
 	return c
+}
+
+// startChaosSandbox starts a sandbox for one trial with the given faults
+// and seed and returns it with the id of its one contact.
+func startChaosSandbox(t *testing.T, bin, dir, faults string, seed int64) (*sandboxProc, string) {
+	t.Helper()
+	sb := &sandboxProc{t: t, bin: bin, addr: freeAddr(t), state: filepath.Join(dir, "sandbox"),
+		// --window: the client pauses one window after a 429 (injected
+		// ones too); a 1 s window keeps that pause short. The unlimited
+		// tier advertises a budget no import fills, so the client goes
+		// flat out between faults.
+		args: []string{"--tier", "unlimited", "--window", "1s",
+			"--faults", faults, "--seed", strconv.FormatInt(seed, 10),
+			"--search-lag", "200ms", "--contacts", "1"}}
+	sb.start()
+	var contacts struct {
+		Results []struct {
+			ID string `json:"id"`
+		} `json:"results"`
+	}
+	if err := sb.get("/crm/v3/objects/contacts?limit=1", &contacts); err != nil || len(contacts.Results) == 0 {
+		sb.stop(syscall.SIGTERM)
+		t.Fatalf("reading a contact: %v", err)
+	}
+	return sb, contacts.Results[0].ID
+}
+
+// runChaosCommand runs one commlog command against sb and returns its
+// exit code, -1 when ctx ended (the test killed it), with the last lines
+// of its stderr as the error of a non-zero exit.
+func runChaosCommand(ctx context.Context, bin string, sb *sandboxProc, args ...string) (int, error) {
+	all := append([]string{"--base-url", sb.url(), "--no-progress", "--log-level", "warn"}, args...)
+	cmd := exec.CommandContext(ctx, bin, all...)
+	cmd.Env = append(os.Environ(), "HUBSPOT_ACCESS_TOKEN="+chaosToken)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err != nil && ctx.Err() != nil {
+		return -1, nil // killed by us
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), fmt.Errorf("%s", lastLines(stderr.String(), 5))
+	}
+	return 0, err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
