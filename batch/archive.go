@@ -89,12 +89,15 @@ func Archive(ctx context.Context, o ArchiveOptions) (*Summary, error) {
 		return nil, err
 	}
 	defer todo.close()
-	if err := ir.archiveTodo(ctx, o, todo); err != nil {
+	listed := "%d communications to archive"
+	if err := ir.archiveTodo(ctx, o, todo); errors.Is(err, errTooManyTargets) {
+		listed = "at least %d communications to archive (listing stopped there)"
+	} else if err != nil {
 		return nil, err
 	}
 	ir.log.Info("archive targets listed", "targets", todo.n, "already_archived", ir.c.alreadyDone.Load())
 	if todo.n > o.MaxDelete {
-		return ir.summary(), fmt.Errorf("%d communications to archive, more than --max-delete %d; nothing was archived: %w",
+		return ir.summary(), fmt.Errorf(listed+", more than --max-delete %d; nothing was archived: %w",
 			todo.n, o.MaxDelete, ErrRefused)
 	}
 	live, err := newItemSpool(dir)
@@ -173,9 +176,15 @@ func ids0(items []opItem) []string {
 	return out
 }
 
+// errTooManyTargets stops listing the targets once more than --max-delete
+// are found: a --where naming millions is refused after a few searches,
+// not after listing them all.
+var errTooManyTargets = errors.New("more targets than --max-delete")
+
 // archiveTodo spools the targets the options choose, each id once, less
 // those an earlier run archived (a failed archive is tried again: it is
-// idempotent), a chunk at a time.
+// idempotent), a chunk at a time. Once more than MaxDelete are spooled it
+// stops with errTooManyTargets.
 func (ir *itemRunner) archiveTodo(ctx context.Context, o ArchiveOptions, todo *itemSpool) error {
 	seen := newKeyIndex(filepath.Dir(o.Ledger))
 	defer seen.close()
@@ -205,8 +214,14 @@ func (ir *itemRunner) archiveTodo(ctx context.Context, o ArchiveOptions, todo *i
 		if err := seen.put(k, keyEntry{}); err != nil {
 			return err
 		}
-		if chunk = append(chunk, t); len(chunk) == o.chunk() {
-			return flush()
+		if chunk = append(chunk, t); len(chunk) < o.chunk() {
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if todo.n > o.MaxDelete {
+			return errTooManyTargets
 		}
 		return nil
 	})

@@ -376,3 +376,30 @@ func TestArchiveSnapshotIsWholeOrAbsent(t *testing.T) {
 		t.Errorf("the .partial file is still there: %v", err)
 	}
 }
+
+// TestArchiveStopsListingPastMaxDelete: a source naming far more targets
+// than --max-delete is refused once a chunk takes the count past it, not
+// after listing everything.
+func TestArchiveStopsListingPastMaxDelete(t *testing.T) {
+	env := newSandboxEnv(t, sandbox.Options{Contacts: 1})
+	led := imported(t, env, 20)
+	dir := t.TempDir()
+	o := ArchiveOptions{FromLedger: led, Yes: true, MaxDelete: 5, API: env.client, RunOptions: runOpts(dir, "archive.csv")}
+	o.chunkRows = 4
+	sum, err := Archive(context.Background(), o)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "at least 8 communications to archive (listing stopped there), more than --max-delete 5") {
+		t.Fatalf("err = %v, want a refusal after two chunks of 4", err)
+	}
+	if sum.Rows != 8 {
+		t.Errorf("%d targets listed, want 8 (two chunks)", sum.Rows)
+	}
+	// When no full chunk passes the limit, the list is read to the end and
+	// the count is exact.
+	o.MaxDelete, o.chunkRows = 19, 6
+	if _, err := Archive(context.Background(), o); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "20 communications to archive, more than --max-delete 19") {
+		t.Fatalf("err = %v, want a refusal naming all 20", err)
+	}
+	if n := liveComms(env); n != 20 {
+		t.Errorf("%d live after refusals, want 20", n)
+	}
+}
