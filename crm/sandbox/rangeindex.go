@@ -278,17 +278,8 @@ func fullKeyRange() keyRange { return keyRange{lo: minKey, hi: maxKey} }
 // narrow intersects r with what f allows; it ignores operators other
 // than the range ones and EQ.
 func (r *keyRange) narrow(f *searchFilter) {
-	lo, hi, ok := f.value.at, f.value.at, f.value.ok
-	hasLo, hasHi := true, true
-	switch f.Operator {
-	case "EQ":
-	case "GT", "GTE":
-		hasHi = false
-	case "LT", "LTE":
-		hasLo = false
-	case "BETWEEN":
-		hi, ok = f.high.at, ok && f.high.ok
-	default:
+	lo, hi, hasLo, hasHi, ok, isRange := bounds(f)
+	if !isRange {
 		return
 	}
 	r.used = true
@@ -297,11 +288,31 @@ func (r *keyRange) narrow(f *searchFilter) {
 		return
 	}
 	if hasLo {
-		r.lo = max(r.lo, clampKey(lo.UnixMilli()))
+		r.lo = max(r.lo, clampKey(lo.at.UnixMilli()))
 	}
 	if hasHi {
-		r.hi = min(r.hi, clampKey(hi.UnixMilli()))
+		r.hi = min(r.hi, clampKey(hi.at.UnixMilli()))
 	}
+}
+
+// bounds reads a range filter (GT, GTE, LT, LTE, BETWEEN) or an EQ as
+// the bounds it sets, inclusive; ok is false when a bound it needs did
+// not parse (it matches nothing), isRange false for other operators.
+func bounds(f *searchFilter) (lo, hi filterBound, hasLo, hasHi, ok, isRange bool) {
+	lo, hi, ok = f.value, f.value, f.value.ok
+	hasLo, hasHi = true, true
+	switch f.Operator {
+	case "EQ":
+	case "GT", "GTE":
+		hasHi = false
+	case "LT", "LTE":
+		hasLo = false
+	case "BETWEEN":
+		hi, ok = f.high, ok && f.high.ok
+	default:
+		return lo, hi, false, false, false, false
+	}
+	return lo, hi, hasLo, hasHi, ok, true
 }
 
 func clampKey(k int64) int64 { return min(max(k, minKey), maxKey) }
@@ -318,17 +329,8 @@ type idRange struct {
 func fullIDRange() idRange { return idRange{lo: math.Inf(-1), hi: math.Inf(1)} }
 
 func (r *idRange) narrow(f *searchFilter) {
-	lo, hi, ok := f.value.num, f.value.num, f.value.ok
-	hasLo, hasHi := true, true
-	switch f.Operator {
-	case "EQ":
-	case "GT", "GTE":
-		hasHi = false
-	case "LT", "LTE":
-		hasLo = false
-	case "BETWEEN":
-		hi, ok = f.high.num, ok && f.high.ok
-	default:
+	lo, hi, hasLo, hasHi, ok, isRange := bounds(f)
+	if !isRange {
 		return
 	}
 	r.used = true
@@ -337,10 +339,10 @@ func (r *idRange) narrow(f *searchFilter) {
 		return
 	}
 	if hasLo {
-		r.lo = max(r.lo, lo)
+		r.lo = max(r.lo, lo.num)
 	}
 	if hasHi {
-		r.hi = min(r.hi, hi)
+		r.hi = min(r.hi, hi.num)
 	}
 }
 
