@@ -125,26 +125,26 @@ func importRSS(ctx context.Context, opts Options, dir, name string, rows int, al
 	snapshot := filepath.Join(dir, name+".snapshot.jsonl")
 	out.archive, err = runCommlog(ctx, opts.Bin, sb, "archive", "--ledger", ledger, "--yes",
 		"--max-delete", strconv.Itoa(rows), "--snapshot", snapshot)
-	switch {
-	case err != nil:
-	case out.archive.Summary.Done != int64(rows):
-		err = fmt.Errorf("archiving the %d-row import archived %d", rows, out.archive.Summary.Done)
-	case out.archive.MaxRSS == 0:
-		err = fmt.Errorf("no peak RSS for the archive of %d records", rows)
-	}
-	if err != nil {
+	if err := checkMeasured(out.archive, err, "archive of the import", rows, func(s importSummary) int64 { return s.Done }); err != nil {
 		return nil, err
 	}
 	out.restore, err = runCommlog(ctx, opts.Bin, sb, "restore", "--snapshot", snapshot, "--search-settle", "1s")
-	switch {
-	case err != nil:
-	case out.restore.Summary.Created != int64(rows):
-		err = fmt.Errorf("restoring the %d-row import's archive created %d", rows, out.restore.Summary.Created)
-	case out.restore.MaxRSS == 0:
-		err = fmt.Errorf("no peak RSS for the restore of %d records", rows)
-	}
-	if err != nil {
+	if err := checkMeasured(out.restore, err, "restore of the archive", rows, func(s importSummary) int64 { return s.Created }); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// checkMeasured requires a finished child (r, err) to have done rows
+// records, as done reads its summary, and to have a peak RSS.
+func checkMeasured(r *importRun, err error, what string, rows int, done func(importSummary) int64) error {
+	switch {
+	case err != nil:
+		return err
+	case done(r.Summary) != int64(rows):
+		return fmt.Errorf("%s: %d of %d records done", what, done(r.Summary), rows)
+	case r.MaxRSS == 0:
+		return fmt.Errorf("%s: no peak RSS (its rusage was this process's and /proc was unreadable)", what)
+	}
+	return nil
 }
