@@ -461,9 +461,6 @@ func writeSnapshot(ctx context.Context, api WriteAPI, path string, live *itemSpo
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("snapshot %s exists already; name another with --snapshot", path)
-	}
 	partial := path + ".partial"
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

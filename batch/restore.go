@@ -126,7 +126,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Summary, error) {
 	}
 	// Records an earlier run sent without an answer: look them up by key
 	// before anything is created again.
-	if settled, hold, err = ir.reconcileRestore(ctx, o.API, doubt, prev.last); err != nil {
+	if settled, hold, err = ir.reconcileRestore(ctx, o.API, doubt, prev.lastEvent()); err != nil {
 		return ir.end(err, nil, nil)
 	}
 	items, _, more, err := next(ctx)

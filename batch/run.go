@@ -373,8 +373,8 @@ type itemRunner struct {
 // fresh run. Identities are hashed to the index's 16-byte keys.
 type resumeIndex struct {
 	keys   *keyIndex
-	states []string  // a state's code is its index + 1
-	last   time.Time // of the ledger's latest event
+	states []string // a state's code is its index + 1
+	last   string   // the time of the ledger's last event, as written
 }
 
 // openResumeIndex reads the ledger at path (absent: an empty index).
@@ -387,9 +387,7 @@ func openResumeIndex(path string, ident func(LedgerRow) string) (*resumeIndex, e
 		if r.Operation == OpPlan {
 			return nil
 		}
-		if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil && t.After(ri.last) {
-			ri.last = t
-		}
+		ri.last = r.Time
 		return ri.keys.put(parseKey(ident(r)), keyEntry{state: ri.code(r.State)})
 	})
 	if err != nil {
@@ -418,6 +416,14 @@ func (ri *resumeIndex) lastState(ident string) (string, bool, error) {
 		return "", false, err
 	}
 	return ri.states[e.state-1], true, nil
+}
+
+// lastEvent is when the ledger's last event was written (zero for an
+// empty or unreadable time): events are appended as they happen, so it
+// is the earlier run's last. It is read once, not parsed a row.
+func (ri *resumeIndex) lastEvent() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, ri.last)
+	return t
 }
 
 func (ri *resumeIndex) close() {
